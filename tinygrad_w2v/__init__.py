@@ -1,0 +1,17 @@
+"""tinygrad_w2v: a small tape-based reverse-mode autograd engine over NumPy (CuPy on a GPU), with
+word2vec and RNN language-model trainers written as plain tensor expressions."""
+
+from .tensor import Tensor  # first: tensor.py binds the ops as its operators once both are loaded
+from .ops import concatenate, gather, scatter_add, stack, where
+from .ops import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
+from .sparse import RowSparse
+from .tape import is_grad_enabled, no_grad, record, set_grad_enabled
+from .testing import gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RowSparse", "Tensor", "concatenate", "gather", "gradcheck", "is_grad_enabled", "log_sigmoid",
+    "log_softmax", "logsumexp", "no_grad", "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax",
+    "stack", "where",
+]

@@ -1,0 +1,145 @@
+"""Array backends: NumPy on the CPU, CuPy on a CUDA GPU.
+
+This is the one place that knows which array module serves a device. Everything above it asks
+``array_module(device)`` or ``device_of(array)`` and never imports CuPy itself. It also holds the one
+scatter-add kernel (``index_add_rows``) that ``gather``'s backward, ``scatter_add`` and the row-sparse
+gradients all use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+try:  # CuPy is an optional extra; its absence only matters when a user asks for 'cuda'.
+    import cupy as _cupy
+except Exception:  # pragma: no cover - depends on the machine
+    _cupy = None
+
+DEVICES = ("cpu", "cuda")
+GPU_INSTALL_HINT = (
+    "device 'cuda' needs CuPy and a CUDA GPU: install the gpu extra, e.g. "
+    "`pip install 'tinygrad_w2v[gpu]'` (cupy-cuda12x), on a machine with an NVIDIA driver"
+)
+
+# Below this many rows NumPy's own ``np.add.at`` beats building a sparse matrix.
+_SMALL_SCATTER = 256
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # pragma: no cover - depends on the machine
+        return False
+
+
+def check_device(device: str | None) -> str:
+    """Normalise a device name ('cpu', 'cuda', 'cuda:0' -> 'cuda') and check that it can be used."""
+    if device is None:
+        return "cpu"
+    name = str(device).split(":")[0]
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {DEVICES}")
+    if name == "cuda" and not cuda_available():
+        raise RuntimeError(GPU_INSTALL_HINT)
+    return name
+
+
+def array_module(device: str) -> ModuleType:
+    """The array module (``numpy`` or ``cupy``) that serves ``device``."""
+    return np if device == "cpu" else _cupy
+
+
+def device_of(array: Any) -> str:
+    """'cuda' for a CuPy array, else 'cpu'."""
+    return "cuda" if _cupy is not None and isinstance(array, _cupy.ndarray) else "cpu"
+
+
+def xp_of(array: Any) -> ModuleType:
+    """The array module an array belongs to."""
+    return array_module(device_of(array))
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Move (or keep) an array on ``device``."""
+    if device == "cpu":
+        return _cupy.asnumpy(array) if device_of(array) == "cuda" else np.asarray(array)
+    check_device(device)
+    return _cupy.asarray(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A NumPy copy-or-view of any backend array."""
+    return to_device(array, "cpu")
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum a broadcast gradient back to ``shape``: over leading axes broadcasting added, and over axes
+    where ``shape`` has size 1. The one broadcasting-reduction helper: the tape's replay applies it to
+    every gradient whose shape differs from its input's, so elementwise ops never call it themselves."""
+    if g.shape == shape:
+        return g
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g
+
+
+def quiet_floats(xp: ModuleType) -> Any:
+    """A context in which NumPy does not warn about log(0), 0/0 and overflow (the results stay IEEE)."""
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore") if xp is np else contextlib.nullcontext()
+
+
+def index_add_rows(out: Any, index: Any, rows: Any) -> Any:
+    """``out[index[i]] += rows[i]`` for every i, summing repeated indices (``np.add.at`` semantics).
+
+    ``out`` is ``(n, *rest)``, ``index`` is ``(m,)`` int, ``rows`` is ``(m, *rest)``; ``out`` is updated in
+    place and returned. On the CPU, large updates go through a CSR sparse matrix product
+    ``out += S @ rows`` with ``S[index[i], i] = 1``, which sums duplicates in one pass of compiled code
+    (``np.add.at`` on rows is several times slower); on the GPU, ``cupyx.scatter_add``.
+    """
+    if rows.size == 0:
+        return out
+    if device_of(out) == "cuda":
+        import cupyx
+
+        cupyx.scatter_add(out, index, rows)
+        return out
+    m = index.shape[0]
+    if m < _SMALL_SCATTER or rows.ndim == 1:
+        np.add.at(out, index, rows)
+        return out
+    from scipy import sparse
+
+    flat = rows.reshape(m, -1)
+    selector = sparse.csr_matrix(
+        (np.ones(m, dtype=flat.dtype), index.astype(np.int64, copy=False), np.arange(m + 1)),
+        shape=(m, out.shape[0]),
+    ).T.tocsr()
+    out.reshape(out.shape[0], -1)[...] += selector @ flat
+    return out
+
+
+def add_at(out: Any, key: Any, values: Any) -> Any:
+    """``out[key] += values`` with repeated indices summed, for any NumPy index ``key`` (``np.add.at``).
+
+    A single integer index array (the embedding-lookup case) goes through ``index_add_rows``."""
+    if hasattr(key, "dtype") and key.dtype.kind in "iu":
+        n = out.shape[0]
+        return index_add_rows(out, key.reshape(-1) % n, values.reshape((key.size,) + out.shape[1:]))
+    if device_of(out) == "cuda":
+        import cupyx
+
+        cupyx.scatter_add(out, key, values)
+    else:
+        np.add.at(out, key, values)
+    return out

@@ -1,0 +1,161 @@
+"""Elementwise ops with NumPy broadcasting. Each gradient is summed back to its input's shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..tensor import Tensor
+from .base import broadcast_error, lift, result, same_device
+
+
+def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor):
+        return a, (b if isinstance(b, Tensor) else lift(b, a))
+    return lift(a, b), b
+
+
+def _failed(op: str, a: Tensor, b: Tensor) -> Exception:
+    """Explain why ``a op b`` could not be computed: devices first, then broadcasting."""
+    same_device(op, a, b)
+    return broadcast_error(op, a.shape, b.shape)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    try:
+        out = a.data + b.data
+    except (ValueError, TypeError) as e:
+        raise _failed("add", a, b) from e
+
+    def backward(g):
+        return g, g
+
+    return result("add", out, (a, b), backward)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    try:
+        out = a.data - b.data
+    except (ValueError, TypeError) as e:
+        raise _failed("sub", a, b) from e
+
+    def backward(g):
+        return g, (-g if b.requires_grad else None)
+
+    return result("sub", out, (a, b), backward)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    try:
+        out = a.data * b.data
+    except (ValueError, TypeError) as e:
+        raise _failed("mul", a, b) from e
+
+    def backward(g):
+        return (
+            g * b.data if a.requires_grad else None,
+            g * a.data if b.requires_grad else None,
+        )
+
+    return result("mul", out, (a, b), backward)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    a, b = _operands(a, b)
+    try:
+        out = a.data / b.data
+    except (ValueError, TypeError) as e:
+        raise _failed("div", a, b) from e
+
+    def backward(g):
+        ga = g / b.data
+        # d(a/b)/db = -a/b^2 = -(a/b)/b
+        return (
+            ga if a.requires_grad else None,
+            -ga * out if b.requires_grad else None,
+        )
+
+    return result("div", out, (a, b), backward)
+
+
+def neg(a: Tensor) -> Tensor:
+    return result("neg", -a.data, (a,), lambda g: (-g,))
+
+
+def pow(a: Tensor, exponent: float) -> Tensor:
+    """``a ** exponent`` for a Python-number exponent."""
+    if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    out = a.data**exponent
+
+    def backward(g):
+        return (g * exponent * a.data ** (exponent - 1),)
+
+    return result("pow", out, (a,), backward)
+
+
+def exp(a: Tensor) -> Tensor:
+    out = backend.xp_of(a.data).exp(a.data)
+    return result("exp", out, (a,), lambda g: (g * out,))
+
+
+def log(a: Tensor) -> Tensor:
+    """Natural log; ``log(0)`` is ``-inf`` as in NumPy (no warning)."""
+    xp = backend.xp_of(a.data)
+    with backend.quiet_floats(xp):
+        out = xp.log(a.data)
+    return result("log", out, (a,), lambda g: (g / a.data,))
+
+
+def tanh(a: Tensor) -> Tensor:
+    out = backend.xp_of(a.data).tanh(a.data)
+    return result("tanh", out, (a,), lambda g: (g * (1 - out * out),))
+
+
+def relu(a: Tensor) -> Tensor:
+    mask = a.data > 0
+    return result("relu", a.data * mask, (a,), lambda g: (g * mask,))
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` holds, else ``b`` (broadcast together); no gradient flows to ``cond``."""
+    a, b = _operands(a, b)
+    c = cond.data if isinstance(cond, Tensor) else backend.xp_of(a.data).asarray(cond)
+    xp = backend.xp_of(a.data)
+    if c.dtype != bool:
+        raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype} with shape {c.shape}")
+    try:
+        out = xp.where(c, a.data, b.data)
+    except (ValueError, TypeError) as e:
+        raise broadcast_error("where", c.shape, a.shape, b.shape) from e
+
+    def backward(g):
+        zero = xp.zeros((), dtype=g.dtype)
+        return (
+            xp.where(c, g, zero) if a.requires_grad else None,
+            xp.where(c, zero, g) if b.requires_grad else None,
+        )
+
+    return result("where", out, (a, b), backward)
+
+
+_COMPARE = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "eq": "equal", "ne": "not_equal"}
+
+
+def compare(kind: str, a: Any, b: Any) -> Tensor:
+    """Elementwise comparison; a boolean tensor that never requires grad."""
+    a, b = _operands(a, b)
+    try:
+        return Tensor._wrap(getattr(backend.xp_of(a.data), _COMPARE[kind])(a.data, b.data))
+    except (ValueError, TypeError) as e:
+        raise _failed(kind, a, b) from e
+
+
+def to_device(a: Tensor, device: str) -> Tensor:
+    """A copy of ``a`` on ``device``; the gradient travels back to ``a``'s device."""
+    src = a.device
+    out = backend.to_device(a.data, device)
+    return result("to", out, (a,), lambda g: (backend.to_device(g, src),))

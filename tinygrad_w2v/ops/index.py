@@ -1,0 +1,129 @@
+"""Indexing ops: ``getitem``, ``gather`` (``np.take``) and ``scatter_add`` (``np.add.at``).
+
+``gather`` and ``scatter_add`` are each other's adjoints: the gradient of a gather is a scatter-add of
+the upstream gradient into zeros, and the gradient of a scatter-add with respect to ``src`` is a gather
+of the upstream gradient. Both use the one scatter kernel, ``backend.index_add_rows``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import backend
+from ..sparse import RowSparse
+from ..tensor import Tensor
+from .base import lift, result, same_device
+
+
+def _index_array(op: str, index: Any, x: Tensor, axis: int) -> Any:
+    """``index`` as an integer array on ``x``'s device with every entry in ``[-n, n)`` for ``n = x.shape[axis]``."""
+    idx = index.data if isinstance(index, Tensor) else index
+    if backend.device_of(idx) != x.device:
+        idx = backend.to_device(idx, x.device)
+    idx = backend.xp_of(x.data).asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must be an integer array, got dtype {idx.dtype} with shape {idx.shape}")
+    n = x.shape[axis]
+    if idx.size and (int(idx.min()) < -n or int(idx.max()) >= n):
+        bad = idx[(idx < -n) | (idx >= n)].ravel()[0]
+        raise IndexError(
+            f"{op}: index {int(bad)} is out of range for axis {axis} of size {n} (tensor shape {x.shape})"
+        )
+    return idx
+
+
+def _axis(op: str, axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % ndim
+
+
+def _scatter_rows(shape: tuple[int, ...], axis: int, idx: Any, values: Any) -> Any:
+    """A zero array of ``shape`` with ``values`` (shaped like ``take(zeros(shape), idx, axis)``) added at
+    ``idx`` along ``axis``, duplicates summed."""
+    xp = backend.xp_of(values)
+    k = idx.ndim
+    # Bring the index axes of ``values`` to the front: (m, *shape[:axis], *shape[axis+1:]).
+    rows = xp.moveaxis(values, tuple(range(axis, axis + k)), tuple(range(k))).reshape(
+        (idx.size,) + shape[:axis] + shape[axis + 1 :]
+    )
+    front = xp.zeros((shape[axis],) + shape[:axis] + shape[axis + 1 :], dtype=values.dtype)
+    backend.index_add_rows(front, idx.reshape(-1) % shape[axis], xp.ascontiguousarray(rows))
+    return xp.moveaxis(front, 0, axis)
+
+
+def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
+    """``np.take(x, index, axis)``: shape ``x.shape[:axis] + index.shape + x.shape[axis+1:]``.
+
+    The backward scatter-adds the gradient into zeros. When ``x`` is a leaf with ``sparse_grad`` set
+    (an ``nn.Embedding(sparse=True)`` weight) and ``axis == 0``, the gradient is a ``RowSparse``
+    holding only the gathered rows, so an embedding step costs O(batch x dim), not O(vocab x dim).
+    """
+    axis = _axis("gather", axis, x.ndim)
+    idx = _index_array("gather", index, x, axis)
+    out = backend.xp_of(x.data).take(x.data, idx, axis=axis)
+
+    def backward(g):
+        if x.sparse_grad and axis == 0 and x.grad_fn is None:
+            return (RowSparse(idx.reshape(-1) % x.shape[0], g.reshape((idx.size,) + x.shape[1:]), x.shape),)
+        return (_scatter_rows(x.shape, axis, idx, g),)
+
+    return result("gather", out, (x,), backward)
+
+
+def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
+    """A new tensor: ``x`` with ``src`` added at ``index`` along ``axis`` (repeats summed, ``np.add.at``).
+
+    ``src`` has the shape of ``gather(x, index, axis)``. Differentiable in ``x`` (identity) and in
+    ``src`` (a gather of the upstream gradient).
+    """
+    like = x if isinstance(x, Tensor) else src
+    x, src = lift(x, like), lift(src, like)
+    same_device("scatter_add", x, src)
+    axis = _axis("scatter_add", axis, x.ndim)
+    idx = _index_array("scatter_add", index, x, axis)
+    expected = x.shape[:axis] + idx.shape + x.shape[axis + 1 :]
+    if src.shape != expected:
+        raise ValueError(
+            f"scatter_add: src has shape {src.shape} but x of shape {x.shape} with index of shape {idx.shape} "
+            f"along axis {axis} needs {expected}"
+        )
+    xp = backend.xp_of(x.data)
+    out = x.data + _scatter_rows(x.shape, axis, idx, src.data.astype(x.dtype, copy=False))
+
+    def backward(g):
+        return g, (xp.take(g, idx, axis=axis) if src.requires_grad else None)
+
+    return result("scatter_add", out, (x, src), backward)
+
+
+def _is_advanced(key: Any) -> bool:
+    parts = key if isinstance(key, tuple) else (key,)
+    return any(not isinstance(p, (int, slice, type(None), type(Ellipsis))) for p in parts)
+
+
+def getitem(x: Tensor, key: Any) -> Tensor:
+    """``x[key]`` with NumPy semantics (slices, integers, integer/boolean arrays, mixed tuples).
+
+    The gradient is a scatter-add, so repeated indices accumulate."""
+    parts = key if isinstance(key, tuple) else (key,)
+    parts = tuple(p.data if isinstance(p, Tensor) else p for p in parts)
+    if x.device == "cuda":
+        parts = tuple(backend.to_device(p, "cuda") if hasattr(p, "shape") else p for p in parts)
+    key = parts if isinstance(key, tuple) else parts[0]
+    try:
+        out = x.data[key]
+    except IndexError as e:
+        raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from e
+    xp = backend.xp_of(x.data)
+    advanced = _is_advanced(key)
+
+    def backward(g):
+        gx = xp.zeros(x.shape, dtype=g.dtype)
+        if advanced:
+            backend.add_at(gx, key, g)
+        else:
+            gx[key] = g
+        return (gx,)
+
+    return result("getitem", out, (x,), backward)
