@@ -134,19 +134,24 @@ def _seq(node: Node) -> int:
 
 
 def format_wengert(nodes: list[Node]) -> str:
-    """One line per node: ``v<seq> = op(v<a>, v<b>)   shapes -> shape``; leaves print as their names."""
+    """One line per node, numbered in order: ``v3 = mul(v1, w)   (2, 3), (3,) -> (2, 3)``.
+
+    Inputs made by an earlier line print as ``v<k>``; leaves print as their name, or as ``param`` /
+    ``const`` with their shape; a result made outside ``nodes`` prints as ``#<op number>``."""
+    number = {id(node): k for k, node in enumerate(nodes, start=1)}
+
+    def ref(t: Tensor) -> str:
+        if t.grad_fn is not None:
+            k = number.get(id(t.grad_fn))
+            return f"v{k}" if k is not None else f"#{t.grad_fn.seq}"
+        return t.name or ("param" if t.requires_grad else "const") + str(tuple(t.shape))
+
     lines = []
-    for node in nodes:
-        args = ", ".join(_ref(t) for t in node.inputs)
+    for k, node in enumerate(nodes, start=1):
+        args = ", ".join(ref(t) for t in node.inputs)
         shapes = ", ".join(str(tuple(t.shape)) for t in node.inputs)
-        lines.append(f"v{node.seq} = {node.op}({args})  {shapes} -> {tuple(node.out_shape)}")
+        lines.append(f"v{k} = {node.op}({args})  {shapes} -> {tuple(node.out_shape)}")
     return "\n".join(lines)
-
-
-def _ref(t: Tensor) -> str:
-    if t.grad_fn is not None:
-        return f"v{t.grad_fn.seq}"
-    return t.name or ("param" if t.requires_grad else "const") + str(tuple(t.shape))
 
 
 def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
