@@ -65,7 +65,8 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so both see the same machine noise
         for name, run in runners.items():
             best[name] = min(best[name], best_of(run, 1))
-    print(f"chain of {args.links} x tanh(x*a+b) = {ops} ops, 16-element float64, forward+backward, best of {args.repeats}")
+    print(f"chain of {args.links} x tanh(x*a+b) = {ops} ops, 16-element float64, forward+backward, "
+          f"best of {args.repeats}")
     for name, seconds in best.items():
         print(f"{name:>14}: {seconds / ops * 1e6:6.2f} us/op")
     if "pytorch" in best:

@@ -99,9 +99,8 @@ class Module:
         """Copy values in by name; missing or unexpected names and shape mismatches are errors."""
         params = dict(self.named_parameters())
         if set(params) != set(state):
-            raise KeyError(
-                f"load_state_dict: missing {sorted(set(params) - set(state))}, unexpected {sorted(set(state) - set(params))}"
-            )
+            missing, unexpected = sorted(set(params) - set(state)), sorted(set(state) - set(params))
+            raise KeyError(f"load_state_dict: missing {missing}, unexpected {unexpected}")
         for name, p in params.items():
             value = np.asarray(state[name])
             if value.shape != p.shape:

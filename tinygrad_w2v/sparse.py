@@ -19,7 +19,9 @@ class RowSparse:
 
     def __init__(self, indices: Any, values: Any, shape: tuple[int, ...]):
         if values.shape != (indices.shape[0],) + tuple(shape[1:]):
-            raise ValueError(f"RowSparse: values of shape {values.shape} do not match {indices.shape[0]} rows of {shape}")
+            raise ValueError(
+                f"RowSparse: values of shape {values.shape} do not match {indices.shape[0]} rows of {shape}"
+            )
         self.indices = indices
         self.values = values
         self.shape = tuple(shape)

@@ -1,8 +1,9 @@
 """The tape: one ``Node`` per recorded op, the recording switch, and the reverse replay.
 
 Every differentiable op that runs while recording is on, with at least one input that requires a
-gradient, records a ``Node``: its name, its input tensors, its output's shape, and a ``backward`` closure that maps the gradient of the output to the gradients of the inputs (the
-vector-Jacobian products). Nodes are numbered in execution order, so the recorded ops of any
+gradient, records a ``Node``: its name, its input tensors, its output's shape, and a ``backward``
+closure that maps the gradient of the output to the gradients of the inputs (the vector-Jacobian
+products). Nodes are numbered in execution order, so the recorded ops of any
 computation read as a Wengert list, and ``backward`` replays the nodes reachable from the root in
 reverse order of that number, with an explicit heap (no recursion: a 100,000-op graph is fine).
 
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-from heapq import heappop, heappush
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
 from .backend import unbroadcast

@@ -88,12 +88,15 @@ def gradcheck(
         auto = _dense(t.grad) if t.grad is not None else np.zeros(t.shape)
         num = numerical_grad(scalar, t.data, eps)
         if auto.shape != num.shape:
-            raise AssertionError(f"gradcheck: {op} gave a gradient of shape {auto.shape} for input {k} of shape {num.shape}")
+            raise AssertionError(
+                f"gradcheck: {op} gave a gradient of shape {auto.shape} for input {k} of shape {num.shape}"
+            )
         err = np.abs(auto - num) - (atol + rtol * np.abs(num))
         if err.size and (err.max() > 0 or not np.all(np.isfinite(auto))):
             worst = np.unravel_index(int(np.nanargmax(np.where(np.isfinite(err), err, np.inf))), err.shape)
+            where = tuple(int(i) for i in worst)
             raise AssertionError(
-                f"gradcheck failed for op '{op}', input {k} of shape {t.shape}: at index {tuple(int(i) for i in worst)} "
+                f"gradcheck failed for op '{op}', input {k} of shape {t.shape}: at index {where} "
                 f"autograd gives {auto[worst]!r} but finite differences give {num[worst]!r} "
                 f"(tolerance atol={atol} + rtol={rtol} * |numerical|, eps={eps})"
             )
