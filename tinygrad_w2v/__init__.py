@@ -1,11 +1,14 @@
 """tinygrad_w2v: a small tape-based reverse-mode autograd engine over NumPy (CuPy on a GPU), with
 word2vec and RNN language-model trainers written as plain tensor expressions."""
 
+# isort: off
+from .tensor import Tensor  # first: tensor.py imports the ops and binds them as its operators
 from .ops import concatenate, gather, log_sigmoid, log_softmax, logsumexp, scatter_add, sigmoid, softmax, stack, where
 from .sparse import RowSparse
 from .tape import is_grad_enabled, no_grad, record, set_grad_enabled
-from .tensor import Tensor  # first: tensor.py binds the ops as its operators once both are loaded
 from .testing import gradcheck
+
+# isort: on
 
 __version__ = "0.1.0"
 
