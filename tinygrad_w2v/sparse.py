@@ -38,6 +38,9 @@ class RowSparse:
         backend.index_add_rows(summed, inverse.reshape(-1), self.values)
         return RowSparse(rows, summed, self.shape)
 
+    def copy(self) -> RowSparse:
+        return RowSparse(self.indices.copy(), self.values.copy(), self.shape)
+
     def to_dense(self) -> Any:
         """The full ``shape`` array."""
         xp = backend.xp_of(self.values)

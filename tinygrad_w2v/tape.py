@@ -172,25 +172,25 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     while heap:
         node = heappop(heap)[1]
         g = pending.pop(node)
-        if node.backward is None:
+        vjp = node.backward
+        if vjp is None:
             raise RuntimeError(
                 f"trying to backward through the graph a second time (op '{node.op}' #{node.seq}): "
                 "its saved arrays were freed by the first backward; pass retain_graph=True to the first call"
             )
         if node.retained is not None:
             node.retained._accumulate_grad(g)
-        grads = node.backward(g)
         if not retain_graph:
             node.backward = None
-        for t, gt in zip(node.inputs, grads):
+        for t, gt in zip(node.inputs, vjp(g)):
             if gt is None:
                 continue
             if gt.shape != t.data.shape:
                 gt = unbroadcast(gt, t.data.shape)
             parent = t.grad_fn
             if parent is None:
-                if t.requires_grad:
-                    t._accumulate_grad(gt)
+                if t.requires_grad:  # a leaf: Tensor._accumulate_grad, inlined for speed
+                    t.grad = gt.copy() if t.grad is None else t.grad + gt
             elif parent in pending:
                 pending[parent] = pending[parent] + gt
             else:

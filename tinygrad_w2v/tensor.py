@@ -142,10 +142,8 @@ class Tensor:
         tape.backward(self, grad, retain_graph=retain_graph)
 
     def _accumulate_grad(self, g: Any) -> None:
-        if self.grad is None:
-            self.grad = g.copy() if hasattr(g, "copy") else g
-        else:
-            self.grad = self.grad + g
+        """``grad += g``, never in place: the first gradient is copied, later ones make a new sum."""
+        self.grad = g.copy() if self.grad is None else self.grad + g
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (sets ``.grad`` to None, as PyTorch does by default)."""

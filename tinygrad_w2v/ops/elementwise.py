@@ -10,8 +10,9 @@ from .base import broadcast_error, lift, result, same_device
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Lift a Python number or array operand to a constant tensor like the other operand."""
     if isinstance(a, Tensor):
-        return a, (b if isinstance(b, Tensor) else lift(b, a))
+        return a, lift(b, a)
     return lift(a, b), b
 
 
@@ -22,7 +23,8 @@ def _failed(op: str, a: Tensor, b: Tensor) -> Exception:
 
 
 def add(a: Any, b: Any) -> Tensor:
-    a, b = _operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        a, b = _operands(a, b)
     try:
         out = a.data + b.data
     except (ValueError, TypeError) as e:
@@ -35,7 +37,8 @@ def add(a: Any, b: Any) -> Tensor:
 
 
 def sub(a: Any, b: Any) -> Tensor:
-    a, b = _operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        a, b = _operands(a, b)
     try:
         out = a.data - b.data
     except (ValueError, TypeError) as e:
@@ -48,7 +51,8 @@ def sub(a: Any, b: Any) -> Tensor:
 
 
 def mul(a: Any, b: Any) -> Tensor:
-    a, b = _operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        a, b = _operands(a, b)
     try:
         out = a.data * b.data
     except (ValueError, TypeError) as e:
@@ -64,7 +68,8 @@ def mul(a: Any, b: Any) -> Tensor:
 
 
 def div(a: Any, b: Any) -> Tensor:
-    a, b = _operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        a, b = _operands(a, b)
     try:
         out = a.data / b.data
     except (ValueError, TypeError) as e:
@@ -147,7 +152,8 @@ _COMPARE = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_eq
 
 def compare(kind: str, a: Any, b: Any) -> Tensor:
     """Elementwise comparison; a boolean tensor that never requires grad."""
-    a, b = _operands(a, b)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        a, b = _operands(a, b)
     try:
         return Tensor._wrap(getattr(backend.xp_of(a.data), _COMPARE[kind])(a.data, b.data))
     except (ValueError, TypeError) as e:
