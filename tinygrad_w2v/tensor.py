@@ -102,6 +102,11 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() on the data")
+        return bool(self.data)
+
     def requires_grad_(self, mode: bool = True) -> Tensor:
         """Set ``requires_grad`` in place; only floating-point tensors may require gradients."""
         if mode and self.data.dtype.kind != "f":
