@@ -50,7 +50,10 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read every array of a ``.npz`` written by ``save_npz`` (object arrays are refused: no pickle)."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single .npy array")
+        with archive:
             return {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise FileNotFoundError(f"load_npz: no such file: {path}") from None

@@ -9,6 +9,7 @@ download goes to a temporary file that replaces nothing until it is complete and
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -77,7 +78,7 @@ def download(url: str, dest: str | os.PathLike, md5: str, timeout: float = 30.0)
                 raise OSError(f"download of {url} stopped after {size} of {total} bytes")
             if digest.hexdigest() != md5:
                 raise OSError(f"download of {url} has md5 {digest.hexdigest()}, expected {md5} (corrupted)")
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
         raise OSError(f"could not download {url}: {getattr(e, 'reason', e)}") from e
     return dest
 

@@ -1,0 +1,228 @@
+"""The data module against the book's own (loop-based) definitions, and the sampler's statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tinygrad_w2v.data import (
+    BPTTBatches,
+    UnigramSampler,
+    Vocab,
+    context_target,
+    dynamic_context_target,
+    keep_probabilities,
+    load_corpus,
+    load_ptb,
+    read_tokens,
+    subsample,
+)
+
+
+def book_load(path):
+    """The book's ``ptb.load_data``: newline as <eos>, ids in order of first appearance."""
+    words = open(path).read().replace("\n", "<eos>").strip().split()
+    word_to_id = {}
+    for w in words:
+        word_to_id.setdefault(w, len(word_to_id))
+    return np.array([word_to_id[w] for w in words]), word_to_id
+
+
+def book_contexts_target(corpus, window_size):
+    """The book's ``create_contexts_target`` (common/util.py)."""
+    target = corpus[window_size:-window_size]
+    contexts = []
+    for idx in range(window_size, len(corpus) - window_size):
+        cs = []
+        for t in range(-window_size, window_size + 1):
+            if t == 0:
+                continue
+            cs.append(corpus[idx + t])
+        contexts.append(cs)
+    return np.array(contexts), np.array(target)
+
+
+@pytest.fixture
+def tiny_text(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text(" the cat sat on the mat \n the dog sat \n a cat ran \n")
+    return path
+
+
+def test_tokens_and_vocab_match_the_book(tiny_text):
+    ids, word_to_id = book_load(tiny_text)
+    vocab = Vocab.build(read_tokens(tiny_text))
+    assert vocab.word_to_id == word_to_id
+    np.testing.assert_array_equal(vocab.encode(read_tokens(tiny_text)), ids)
+    assert vocab.decode(ids[:3]) == ["the", "cat", "sat"]
+    assert vocab.counts[vocab["the"]] == 3 and vocab.counts[vocab["<eos>"]] == 3
+
+
+def test_vocab_min_count_max_size_and_unknown_words(tiny_text):
+    tokens = read_tokens(tiny_text)
+    vocab = Vocab.build(tokens, min_count=2)
+    assert vocab.id_to_word == ["the", "cat", "sat", "<eos>"]  # first-appearance order kept
+    assert Vocab.build(tokens, max_size=2).id_to_word == ["the", "<eos>"]  # the two most frequent (3 each)
+    with pytest.raises(KeyError, match="'dog'"):
+        vocab.encode(["the", "dog"])
+    assert vocab.encode(["the", "dog", "cat"], unknown="drop").tolist() == [0, 1]
+    with pytest.raises(KeyError, match="<unk>"):
+        vocab.encode(["dog"], unknown="unk")  # this vocabulary has no <unk>
+    with pytest.raises(KeyError, match="'zebra' is not in the vocabulary"):
+        vocab["zebra"]
+
+
+def test_load_corpus_on_a_text_file(tiny_text):
+    corpus = load_corpus(tiny_text, min_count=2)
+    assert corpus.valid is None and len(corpus.vocab) == 4
+    assert corpus.vocab.decode(corpus.train) == "the cat sat the <eos> the sat <eos> cat <eos>".split()
+    with pytest.raises(ValueError, match="no word seen at least 9 times"):
+        load_corpus(tiny_text, min_count=9)
+
+
+@pytest.mark.ptb
+def test_ptb_ids_and_counts_as_the_book(ptb_dir):
+    corpus = load_ptb(ptb_dir, download_missing=False)
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test), len(corpus.vocab)) == (929589, 73760, 82430, 10000)
+    assert corpus.vocab["aer"] == 0 and corpus.vocab["<eos>"] == 24
+    ids, word_to_id = book_load(ptb_dir / "ptb.train.txt")
+    assert corpus.vocab.word_to_id == word_to_id
+    np.testing.assert_array_equal(corpus.train, ids)
+    assert corpus.train.dtype == np.int32
+    assert corpus.vocab.counts.sum() == len(corpus.train)
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_context_target_equals_the_book_loop(window):
+    ids = np.random.default_rng(window).integers(0, 50, size=200)
+    contexts, targets = context_target(ids, window)
+    want_c, want_t = book_contexts_target(ids, window)
+    np.testing.assert_array_equal(contexts, want_c)
+    np.testing.assert_array_equal(targets, want_t)
+
+
+def test_context_target_errors():
+    with pytest.raises(ValueError, match="too few"):
+        context_target(np.arange(4), 2)
+    with pytest.raises(ValueError, match="1-D integer"):
+        context_target(np.zeros(10), 1)
+
+
+def test_dynamic_windows_mask_a_random_radius():
+    window, rng = 4, np.random.default_rng(0)
+    contexts, targets, mask = dynamic_context_target(np.arange(5000), window, rng)
+    np.testing.assert_array_equal(contexts, context_target(np.arange(5000), window)[0])
+    radius = mask[:, window:].sum(axis=1)  # kept words on the right
+    np.testing.assert_array_equal(radius, mask[:, :window].sum(axis=1))  # symmetric
+    # each row keeps exactly the words within its radius: a contiguous block around the target
+    distance = np.abs(contexts - targets[:, None])
+    np.testing.assert_array_equal(mask, distance <= radius[:, None])
+    counts = np.bincount(radius, minlength=window + 1)
+    assert counts[0] == 0
+    assert stats.chisquare(counts[1:]).pvalue > 1e-3  # radius uniform on 1..window
+
+
+def test_subsample_keeps_words_at_word2vecs_rate():
+    rng = np.random.default_rng(1)
+    counts = np.array([50_000, 5_000, 500, 50])
+    ids = np.repeat(np.arange(4), counts)
+    keep = keep_probabilities(counts, t=1e-2)
+    assert keep[-1] == 1.0 and keep[0] < keep[1] < 1.0
+    kept = np.bincount(subsample(ids, counts, t=1e-2, rng=rng), minlength=4)
+    # binomial: each count within 5 standard deviations of its expectation
+    sd = np.sqrt(counts * keep * (1 - keep)) + 1e-9
+    assert np.all(np.abs(kept - counts * keep) <= 5 * sd + 1e-9)
+
+
+def test_sampler_frequencies_match_the_075_power_distribution():
+    counts = np.array([100, 40, 10, 5, 1, 0, 30])
+    sampler = UnigramSampler(counts, seed=0)
+    want = counts**0.75 / (counts**0.75).sum()
+    np.testing.assert_allclose(sampler.probs, want)
+    draws = sampler.sample(20_000, 5)
+    assert draws.shape == (20_000, 5)
+    observed = np.bincount(draws.ravel(), minlength=len(counts))
+    assert observed[5] == 0  # a zero count is never drawn
+    nz = want > 0
+    assert stats.chisquare(observed[nz], want[nz] * draws.size).pvalue > 1e-3
+
+
+def test_exact_sampler_excludes_the_target_and_repeats():
+    counts = np.array([500, 200, 100, 50, 20, 10, 5, 2])
+    sampler = UnigramSampler(counts, seed=3)
+    targets = np.random.default_rng(0).integers(0, 8, size=5000)
+    draws = sampler.sample(targets, 4, exclude_target=True)
+    assert not (draws == targets[:, None]).any()
+    ordered = np.sort(draws, axis=1)
+    assert not (ordered[:, 1:] == ordered[:, :-1]).any()
+    with pytest.raises(ValueError, match="cannot draw 8 distinct"):
+        sampler.sample(targets, 8, exclude_target=True)
+
+
+def test_exact_sampler_matches_sampling_without_replacement():
+    """Each ordered pair (i, j) must come with probability p_i/(1-p_t) * p_j/(1-p_t-p_i), as in
+    ``np.random.choice(V, 2, replace=False, p=p_without_target)``, which is what the book calls."""
+    counts = np.array([5, 1, 3, 10, 2])
+    sampler = UnigramSampler(counts, seed=1)
+    target = 3
+    draws = sampler.sample(np.full(100_000, target), 2, exclude_target=True)
+    p = sampler.probs.copy()
+    p[target] = 0
+    p /= p.sum()
+    pairs = [(i, j) for i in range(5) for j in range(5) if i != j and target not in (i, j)]
+    want = np.array([p[i] * p[j] / (1 - p[i]) for i, j in pairs])
+    code = draws[:, 0] * 5 + draws[:, 1]
+    observed = np.bincount(code, minlength=25)[[i * 5 + j for i, j in pairs]]
+    assert observed.sum() == len(draws)
+    assert stats.chisquare(observed, want * len(draws)).pvalue > 1e-3
+
+
+def book_batches(corpus, batch_size, time_size, epochs):
+    """The book's ``RnnlmTrainer.get_batch`` over ``epochs`` epochs (time_idx carried across them)."""
+    xs, ts = corpus[:-1], corpus[1:]
+    data_size = len(xs)
+    jump = data_size // batch_size
+    offsets = [i * jump for i in range(batch_size)]
+    time_idx = 0
+    for _ in range(epochs):
+        for _ in range(data_size // (batch_size * time_size)):
+            bx = np.empty((batch_size, time_size), dtype="i")
+            bt = np.empty((batch_size, time_size), dtype="i")
+            for t in range(time_size):
+                for i, offset in enumerate(offsets):
+                    bx[i, t] = xs[(offset + time_idx) % data_size]
+                    bt[i, t] = ts[(offset + time_idx) % data_size]
+                time_idx += 1
+            yield bx, bt
+
+
+def test_bptt_batches_equal_the_books_get_batch():
+    ids = np.random.default_rng(0).integers(0, 30, size=1001)
+    batches = BPTTBatches(ids, batch_size=7, bptt=9)
+    assert len(batches) == 1000 // 63
+    ours = [b for _ in range(3) for b in batches]
+    want = list(book_batches(ids, 7, 9, 3))
+    assert len(ours) == len(want)
+    for (x, t), (bx, bt) in zip(ours, want):
+        np.testing.assert_array_equal(x, bx)
+        np.testing.assert_array_equal(t, bt)
+        assert x.dtype == np.int32
+    # a window continues the previous one in every stream, so the hidden state can carry over
+    x0, _ = ours[0]
+    x1, _ = ours[1]
+    np.testing.assert_array_equal(x1[:, 0], ids[:-1][(batches.offsets + 9) % 1000])
+    np.testing.assert_array_equal(x0[:, 1:], ids[:-1][(batches.offsets[:, None] + np.arange(1, 9)) % 1000])
+
+
+def test_bptt_state_resumes_where_it_stopped():
+    ids = np.arange(500)
+    a = BPTTBatches(ids, 4, 5)
+    first = [x for x, _ in a]
+    b = BPTTBatches(ids, 4, 5)
+    b.load_state_dict(a.state_dict())
+    resumed = next(iter(b))[0]
+    np.testing.assert_array_equal(resumed, next(iter(a))[0])
+    assert not np.array_equal(resumed, first[0])  # the second epoch starts where the first stopped
+    with pytest.raises(ValueError, match="too few"):
+        BPTTBatches(np.arange(10), 4, 5)
