@@ -1,0 +1,5 @@
+"""Models written as plain tensor expressions on the engine."""
+
+from .word2vec import CBOW, SkipGram, Word2Vec
+
+__all__ = ["CBOW", "SkipGram", "Word2Vec"]
