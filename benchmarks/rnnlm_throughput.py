@@ -1,0 +1,305 @@
+"""Training throughput of the book-preset LSTM language model (embed 100, hidden 100, batch 20, bptt 35,
+SGD lr 20, clip 0.25) on PTB, one thread: ours vs the same model in PyTorch (CPU) vs the book's approach
+(its numpy layers with hand-written backward passes, re-implemented compactly below), in one run.
+
+    python benchmarks/rnnlm_throughput.py [--iters 30] [--repeats 3] [--data DIR]
+    python benchmarks/rnnlm_throughput.py --small      # the small preset end to end (time, final perplexity)
+
+Each implementation trains ``--iters`` windows from the same start, ``--repeats`` times interleaved; the
+best (least disturbed) run of each is reported as tokens per second, with the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import import_torch
+
+from tinygrad_w2v import optim
+from tinygrad_w2v.data import BPTTBatches, load_ptb
+from tinygrad_w2v.models.rnnlm import RNNLM, detach_state, nll_loss
+
+V_, E, H, BATCH, BPTT, LR, CLIP = 10000, 100, 100, 20, 35, 20.0, 0.25
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ----- the book's approach: numpy layers with hand-written backward passes (chapter 6's Rnnlm) -----------
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+class BookRnnlm:
+    """The book's ``Rnnlm``: TimeEmbedding -> TimeLSTM (stateful) -> TimeAffine -> TimeSoftmaxWithLoss, with
+    its per-step ``Embedding``/``LSTM`` layers, ``remove_duplicate``, ``clip_grads`` and ``SGD`` as written."""
+
+    def __init__(self, V: int, D: int, H: int, rng: np.random.Generator):
+        rn = rng.standard_normal
+        self.params = [
+            (rn((V, D)) / 100).astype("f"),
+            (rn((D, 4 * H)) / np.sqrt(D)).astype("f"),
+            (rn((H, 4 * H)) / np.sqrt(H)).astype("f"),
+            np.zeros(4 * H, "f"),
+            (rn((H, V)) / np.sqrt(H)).astype("f"),
+            np.zeros(V, "f"),
+        ]
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.h = self.c = None
+
+    def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        W_emb, Wx, Wh, b, W_aff, b_aff = self.params
+        N, T = xs.shape
+        Hn = Wh.shape[0]
+        # TimeEmbedding: one Embedding layer (with its own zero gradient array) per step
+        self.emb_layers = []
+        emb = np.empty((N, T, W_emb.shape[1]), "f")
+        for t in range(T):
+            self.emb_layers.append((xs[:, t], np.zeros_like(W_emb)))
+            emb[:, t] = W_emb[xs[:, t]]
+        # TimeLSTM (stateful)
+        if self.h is None:
+            self.h, self.c = np.zeros((N, Hn), "f"), np.zeros((N, Hn), "f")
+        hs = np.empty((N, T, Hn), "f")
+        self.cache = []
+        for t in range(T):
+            x, h_prev, c_prev = emb[:, t], self.h, self.c
+            A = np.dot(x, Wx) + np.dot(h_prev, Wh) + b
+            f, g = _sigmoid(A[:, :Hn]), np.tanh(A[:, Hn : 2 * Hn])
+            i, o = _sigmoid(A[:, 2 * Hn : 3 * Hn]), _sigmoid(A[:, 3 * Hn :])
+            self.c = f * c_prev + g * i
+            self.h = o * np.tanh(self.c)
+            hs[:, t] = self.h
+            self.cache.append((x, h_prev, c_prev, i, f, g, o, self.c))
+        self.hs = hs
+        # TimeAffine + TimeSoftmaxWithLoss
+        rx = hs.reshape(N * T, -1)
+        xs_ = np.dot(rx, W_aff) + b_aff
+        ts = ts.reshape(N * T)
+        mask = ts != -1
+        x_ = xs_ - xs_.max(axis=1, keepdims=True)
+        x_ = np.exp(x_)
+        x_ /= x_.sum(axis=1, keepdims=True)
+        ls = np.log(x_[np.arange(N * T), ts])
+        ls *= mask
+        self.loss_cache = (ts, x_, mask)
+        return float(-np.sum(ls) / mask.sum())
+
+    def backward(self) -> None:
+        W_emb, Wx, Wh, b, W_aff, b_aff = self.params
+        ts, dx, mask = self.loss_cache
+        NT = ts.shape[0]
+        dx[np.arange(NT), ts] -= 1
+        dx *= 1
+        dx /= mask.sum()
+        dx *= mask[:, np.newaxis]
+        N, T, Hn = self.hs.shape
+        rx = self.hs.reshape(N * T, -1)
+        self.grads[5][...] = np.sum(dx, axis=0)
+        self.grads[4][...] = np.dot(rx.T, dx)
+        dhs = np.dot(dx, W_aff.T).reshape(N, T, Hn)
+        dxs = np.empty((N, T, Wx.shape[0]), "f")
+        dh, dc = 0, 0
+        grads = [0, 0, 0]
+        for t in reversed(range(T)):
+            x, h_prev, c_prev, i, f, g, o, c_next = self.cache[t]
+            dh_next = dhs[:, t] + dh
+            tanh_c = np.tanh(c_next)
+            ds = dc + (dh_next * o) * (1 - tanh_c**2)
+            dc = ds * f
+            di, df, do, dg = ds * g, ds * c_prev, dh_next * tanh_c, ds * i
+            di *= i * (1 - i)
+            df *= f * (1 - f)
+            do *= o * (1 - o)
+            dg *= 1 - g**2
+            dA = np.hstack((df, dg, di, do))
+            layer_grads = [np.dot(x.T, dA), np.dot(h_prev.T, dA), dA.sum(axis=0)]
+            dxs[:, t] = np.dot(dA, Wx.T)
+            dh = np.dot(dA, Wh.T)
+            for k, gk in enumerate(layer_grads):
+                grads[k] += gk
+        for k, gk in enumerate(grads):
+            self.grads[1 + k][...] = gk
+        grad = 0
+        for t, (idx, dW) in enumerate(self.emb_layers):  # each step's Embedding.backward
+            dW[...] = 0
+            np.add.at(dW, idx, dxs[:, t])
+            grad += dW
+        self.grads[0][...] = grad
+
+
+def book_remove_duplicate(params: list, grads: list) -> tuple[list, list]:
+    """The book's ``remove_duplicate`` (shared and transposed-shared weights), run every iteration."""
+    params, grads = params[:], grads[:]
+    while True:
+        found = False
+        for i in range(len(params) - 1):
+            for j in range(i + 1, len(params)):
+                if params[i] is params[j]:
+                    grads[i] += grads[j]
+                    found = True
+                elif (
+                    params[i].ndim == 2
+                    and params[j].ndim == 2
+                    and params[i].T.shape == params[j].shape
+                    and np.all(params[i].T == params[j])
+                ):
+                    grads[i] += grads[j].T
+                    found = True
+                if found:
+                    params.pop(j)
+                    grads.pop(j)
+                    break
+            if found:
+                break
+        if not found:
+            return params, grads
+
+
+def book_step(model: BookRnnlm, x: np.ndarray, t: np.ndarray) -> float:
+    loss = model.forward(x, t)
+    model.backward()
+    params, grads = book_remove_duplicate(model.params, model.grads)
+    total = np.sqrt(sum(np.sum(g**2) for g in grads))  # clip_grads
+    rate = CLIP / (total + 1e-6)
+    if rate < 1:
+        for g in grads:
+            g *= rate
+    for p, g in zip(params, grads):  # SGD
+        p -= LR * g
+    return loss
+
+
+# ----- ours ------------------------------------------------------------------------------------------------
+class Ours:
+    def __init__(self, V: int):
+        self.model = RNNLM(V, E, H, cell="lstm", init="book", seed=0)
+        self.opt = optim.SGD(self.model.parameters(), lr=LR)
+        self.state = None
+
+    def step(self, x: np.ndarray, t: np.ndarray) -> float:
+        log_probs, state = self.model(x, self.state)
+        self.state = detach_state(state)
+        loss = nll_loss(log_probs, t)
+        self.model.zero_grad()
+        loss.backward()
+        optim.clip_grad_norm(self.model.parameters(), CLIP)
+        self.opt.step()
+        return loss.item()
+
+
+# ----- PyTorch ---------------------------------------------------------------------------------------------
+def torch_model(torch, V: int):
+    nn = torch.nn
+
+    class TorchLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(V, E)
+            self.lstm = nn.LSTM(E, H, batch_first=True, bias=True)
+            self.out = nn.Linear(H, V)
+            with torch.no_grad():  # the book's init scale
+                self.embed.weight.normal_(0, 0.01)
+                self.lstm.weight_ih_l0.normal_(0, 1 / math.sqrt(E))
+                self.lstm.weight_hh_l0.normal_(0, 1 / math.sqrt(H))
+                self.lstm.bias_ih_l0.zero_()
+                self.lstm.bias_hh_l0.zero_()
+                self.out.weight.normal_(0, 1 / math.sqrt(H))
+                self.out.bias.zero_()
+
+        def forward(self, x, state):
+            y, state = self.lstm(self.embed(x), state)
+            return self.out(y), state
+
+    model = TorchLM()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    holder = {"state": None}
+
+    def step(x: np.ndarray, t: np.ndarray) -> float:
+        logits, state = model(torch.from_numpy(x.astype(np.int64)), holder["state"])
+        holder["state"] = tuple(s.detach() for s in state)
+        targets = torch.from_numpy(t.astype(np.int64)).reshape(-1)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def time_steps(step, windows: list) -> tuple[float, float]:
+    """Seconds for training on ``windows`` (after one warm-up window) and the last loss."""
+    step(*windows[0])
+    start = time.perf_counter()
+    for x, t in windows[1:]:
+        loss = step(x, t)
+    return time.perf_counter() - start, loss
+
+
+def throughput(args: argparse.Namespace) -> None:
+    corpus = load_ptb(args.data)
+    V = len(corpus.vocab)
+    batches = BPTTBatches(corpus.train, BATCH, BPTT)
+    windows = [w for w, _ in zip(batches, range(args.iters + 1))]
+    tokens = BATCH * BPTT * args.iters
+    torch = import_torch()
+    makers = {"ours": lambda: Ours(V).step, "book (numpy layers)": lambda: _book_stepper(V)}
+    if torch is not None:
+        torch.manual_seed(0)
+        makers["pytorch (CPU)"] = lambda: torch_model(torch, V)
+    best = {name: math.inf for name in makers}
+    loss = {}
+    for _ in range(args.repeats):
+        for name, make in makers.items():
+            seconds, loss[name] = time_steps(make(), windows)
+            best[name] = min(best[name], seconds)
+    print(f"LSTM LM, embed {E}, hidden {H}, batch {BATCH}, bptt {BPTT}, V {V}: {args.iters} windows, "
+          f"best of {args.repeats}, 1 thread")
+    for name in makers:
+        print(f"{name:22s} {tokens / best[name]:8.0f} tokens/s   (last loss {loss[name]:.3f})")
+    ours = tokens / best["ours"]
+    print(f"ours / book: {ours / (tokens / best['book (numpy layers)']):.2f}x")
+    if torch is not None:
+        print(f"ours / pytorch: {ours / (tokens / best['pytorch (CPU)']):.2f}x")
+    else:
+        print("pytorch is not installed: no PyTorch ratio (pip install 'tinygrad_w2v[bench]')")
+
+
+def _book_stepper(V: int):
+    model = BookRnnlm(V, E, H, np.random.default_rng(0))
+    return lambda x, t: book_step(model, x, t)
+
+
+def small(args: argparse.Namespace) -> None:
+    """The small preset end to end through the demo (a subprocess, as a user runs it)."""
+    cmd = [sys.executable, str(REPO / "demos" / "rnnlm.py"), "--preset", "small", "--no-plot"]
+    if args.data:
+        cmd += ["--data", str(args.data)]
+    best, last = math.inf, ""
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        best = min(best, time.perf_counter() - start)
+        last = [line for line in out.splitlines() if line.startswith("epoch")][-1]
+    print(f"small preset (RNN, 1000 tokens, 100 epochs): best of {args.repeats} wall times {best:.2f} s "
+          f"(whole process, including start-up and data loading); {last}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=30, help="training windows timed per run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per implementation (best reported)")
+    parser.add_argument("--data", default=None, help="PTB directory")
+    parser.add_argument("--small", action="store_true", help="time the small preset end to end instead")
+    args = parser.parse_args()
+    small(args) if args.small else throughput(args)
+
+
+if __name__ == "__main__":
+    main()
