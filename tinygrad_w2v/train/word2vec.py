@@ -1,0 +1,197 @@
+"""The word2vec training loop: windows, shuffling, noise words, loss, backward, sparse optimizer step.
+
+One epoch: (optionally) subsample frequent words, build every ``(contexts, target)`` window (optionally
+with word2vec's dynamic window sizes as a mask), shuffle them, and walk through them in mini-batches.
+For each batch the ``UnigramSampler`` draws ``negative`` noise words per true word, the model builds the
+loss as an expression, ``backward`` leaves row-sparse gradients on the two tables, and the optimizer
+updates only those rows: SGD with word2vec's linear learning-rate decay, or lazy Adam.
+
+Every random choice of epoch ``e`` and step ``s`` comes from generators seeded with ``(seed, e)`` and
+``(seed, e, s)``, so a run stopped anywhere (Ctrl-C saves a checkpoint) and resumed from the checkpoint
+ends with exactly the parameters of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data import UnigramSampler, context_target, dynamic_context_target, subsample
+from ..models import CBOW, SkipGram, Word2Vec
+from ..optim import SGD, Adam, LinearLR, clip_grad_norm
+from .common import graceful_interrupt, load_checkpoint, plot_history, progress, save_checkpoint
+
+LOG_EVERY = 50  # steps per point of the loss history
+
+
+@dataclass
+class Word2VecConfig:
+    """Hyper-parameters of a run (the demo's flags). ``sample`` is the subsampling threshold t (0: off);
+    ``lr`` defaults to 0.025 x batch_size for SGD on the batch-mean loss, 0.005 for Adam."""
+
+    model: str = "cbow"
+    dim: int = 100
+    window: int = 5
+    negative: int = 5
+    batch_size: int = 1024
+    epochs: int = 5
+    lr: float | None = None
+    optimizer: str = "adam"
+    dynamic_window: bool = True
+    sample: float = 1e-3
+    clip: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.model not in ("cbow", "skipgram"):
+            raise ValueError(f"word2vec: model must be 'cbow' or 'skipgram', got {self.model!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"word2vec: optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        for name in ("dim", "window", "negative", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"word2vec: {name} must be at least 1, got {getattr(self, name)}")
+        if self.lr is None:
+            self.lr = 0.025 * self.batch_size if self.optimizer == "sgd" else 0.005
+
+
+@dataclass
+class Word2VecRun:
+    """What ``train_word2vec`` returns: the model, the loss history (``loss``: mean per ``LOG_EVERY``
+    steps; ``epoch_loss``), words trained, training seconds and words per second."""
+
+    model: Word2Vec
+    history: dict[str, list[float]] = field(default_factory=lambda: {"loss": [], "epoch_loss": []})
+    words: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    plot: Path | None = None
+
+    @property
+    def words_per_sec(self) -> float:
+        return self.words / self.seconds if self.seconds > 0 else 0.0
+
+
+def make_model(config: Word2VecConfig, vocab_size: int) -> Word2Vec:
+    cls = CBOW if config.model == "cbow" else SkipGram
+    return cls(vocab_size, config.dim, rng=config.seed).to(config.device)
+
+
+def epoch_examples(ids: np.ndarray, counts: np.ndarray, config: Word2VecConfig, epoch: int):
+    """The shuffled ``(contexts (N, 2w), targets (N,), mask (N, 2w) or None)`` of one epoch."""
+    rng = np.random.default_rng((config.seed, epoch))
+    if config.sample:
+        ids = subsample(ids, counts, config.sample, rng)
+    if config.dynamic_window:
+        contexts, targets, mask = dynamic_context_target(ids, config.window, rng)
+    else:
+        (contexts, targets), mask = context_target(ids, config.window), None
+    order = rng.permutation(len(targets))
+    return contexts[order], targets[order], None if mask is None else mask[order]
+
+
+def batch_loss(model: Word2Vec, sampler: UnigramSampler, contexts, targets, mask, negative: int):
+    """The loss of one batch. CBOW: one true word (the target) per row. Skip-gram: one per (centre,
+    context) pair; with a dynamic window only the pairs inside it are formed (no wasted work)."""
+    if isinstance(model, CBOW):
+        return model(contexts, targets, sampler.sample(len(targets), negative), mask)
+    if mask is not None:  # flatten to the valid pairs: one row per (centre, context word)
+        targets, contexts = np.repeat(targets, mask.sum(axis=1)), contexts[mask][:, None]
+    negatives = sampler.sample(contexts.size, negative).reshape(*contexts.shape, negative)
+    return model(targets, contexts, negatives)
+
+
+def train_word2vec(
+    ids: np.ndarray,
+    counts: np.ndarray,
+    config: Word2VecConfig,
+    checkpoint: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    plot: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> Word2VecRun:
+    """Train on the id array ``ids`` (``counts (V,)``: word frequencies, for noise words and subsampling).
+
+    ``checkpoint``: a ``.npz`` written after every epoch and on Ctrl-C; ``resume``: a checkpoint to
+    continue from (same data and config). ``plot``: an image of the loss history.
+    """
+    ids = np.asarray(ids)
+    counts = np.asarray(counts)
+    model = make_model(config, len(counts))
+    params = model.parameters()
+    opt = SGD(params, config.lr) if config.optimizer == "sgd" else Adam(params, config.lr)
+    n_est = max(1, len(ids) - 2 * config.window)
+    steps_per_epoch = math.ceil(n_est / config.batch_size)
+    schedule = LinearLR(opt, config.epochs * steps_per_epoch) if config.optimizer == "sgd" else None
+    sampler = UnigramSampler(counts)
+    run = Word2VecRun(model)
+    epoch, start_step = 0, 0
+    if resume is not None:
+        extra = load_checkpoint(resume, model, opt)
+        if extra["config"] != asdict(config):
+            raise ValueError(f"train_word2vec: {resume} was written with a different config: {extra['config']}")
+        epoch, start_step, run.history = int(extra["epoch"]), int(extra["step"]), extra["history"]
+        run.words, run.seconds = int(extra["words"]), float(extra["seconds"])
+        if schedule is not None:
+            schedule.steps = int(extra["schedule_steps"])
+
+    def save(path, epoch: int, step: int) -> None:
+        save_checkpoint(path, model, opt, config=asdict(config), epoch=epoch, step=step, history=run.history,
+                        words=run.words, seconds=run.seconds, schedule_steps=schedule.steps if schedule else 0)
+
+    bar = progress(config.epochs * steps_per_epoch, f"word2vec {config.model}", "batch",
+                   initial=epoch * steps_per_epoch + start_step) if show_progress else None
+    window_losses: list[float] = []
+    with graceful_interrupt() as interrupt:
+        while epoch < config.epochs and not run.interrupted:
+            tic = time.perf_counter()
+            contexts, targets, mask = epoch_examples(ids, counts, config, epoch)
+            run.seconds += time.perf_counter() - tic
+            n_steps = math.ceil(len(targets) / config.batch_size)
+            epoch_sum, epoch_n = 0.0, 0
+            for step in range(start_step, n_steps):
+                tic = time.perf_counter()
+                rows = slice(step * config.batch_size, (step + 1) * config.batch_size)
+                sampler.rng = np.random.default_rng((config.seed, epoch, step))
+                loss = batch_loss(model, sampler, contexts[rows], targets[rows],
+                                  None if mask is None else mask[rows], config.negative)
+                opt.zero_grad()
+                loss.backward()
+                if config.clip:
+                    clip_grad_norm(params, config.clip)
+                opt.step()
+                if schedule is not None:
+                    schedule.step()
+                value = loss.item()
+                run.seconds += time.perf_counter() - tic
+                run.words += len(targets[rows])
+                epoch_sum, epoch_n = epoch_sum + value, epoch_n + 1
+                window_losses.append(value)
+                if len(window_losses) == LOG_EVERY:
+                    run.history["loss"].append(float(np.mean(window_losses)))
+                    window_losses.clear()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}", words_s=f"{run.words_per_sec:,.0f}")
+                if interrupt.requested:
+                    run.interrupted = True
+                    if checkpoint is not None:
+                        save(checkpoint, epoch, step + 1)
+                    break
+            else:
+                run.history["epoch_loss"].append(epoch_sum / max(1, epoch_n))
+                epoch, start_step = epoch + 1, 0
+                if checkpoint is not None:
+                    save(checkpoint, epoch, 0)
+    if bar is not None:
+        bar.close()
+    if plot is not None and run.history["loss"]:
+        run.plot = plot_history({"loss": run.history["loss"]}, plot, f"word2vec {config.model} loss",
+                                f"steps (x{LOG_EVERY})")
+    return run
+
