@@ -7,6 +7,7 @@ of the upstream gradient. Both use the one scatter kernel, ``backend.index_add_r
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import backend
@@ -52,12 +53,37 @@ def _scatter_rows(shape: tuple[int, ...], axis: int, idx: Any, values: Any) -> A
     return xp.moveaxis(front, 0, axis)
 
 
+def _compact(g: Any, k: int) -> tuple[Any, Any]:
+    """``g`` (``idx.shape + rest``, ``k = idx.ndim``) as rows ``(r, *rest)`` plus ``source (m,)``, the row
+    that index element ``j`` reads (None: row ``j``). Index axes along which ``g`` is broadcast (stride 0,
+    e.g. the backward of a mean over contexts) keep one row, so the repeated rows are never copied out."""
+    shared = [a for a in range(k) if g.strides[a] == 0 and g.shape[a] > 1]
+    if not shared:
+        return g.reshape((-1,) + g.shape[k:]), None
+    xp = backend.xp_of(g)
+    small = g[tuple(slice(0, 1) if a in shared else slice(None) for a in range(k))]
+    r = math.prod(small.shape[:k])
+    source = xp.broadcast_to(xp.arange(r).reshape(small.shape[:k]), g.shape[:k]).reshape(-1)
+    return small.reshape((r,) + g.shape[k:]), source
+
+
+def _row_sparse(shape: tuple[int, ...], idx: Any, g: Any) -> RowSparse:
+    """The gradient of ``gather(x, idx, 0)`` for ``x`` of ``shape`` as a coalesced ``RowSparse``: one row per
+    distinct index, repeats summed, so it costs O(batch x dim) and the optimizer gets unique rows."""
+    rows, inverse = backend.unique_rows(idx.reshape(-1) % shape[0], shape[0])
+    values = backend.xp_of(g).zeros((rows.shape[0],) + shape[1:], dtype=g.dtype)
+    compact, source = _compact(g, idx.ndim)
+    backend.index_add_rows(values, inverse, compact, source)
+    return RowSparse(rows, values, shape)
+
+
 def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
     """``np.take(x, index, axis)``: shape ``x.shape[:axis] + index.shape + x.shape[axis+1:]``.
 
     The backward scatter-adds the gradient into zeros. When ``x`` is a leaf with ``sparse_grad`` set
     (an ``nn.Embedding(sparse=True)`` weight) and ``axis == 0``, the gradient is a ``RowSparse``
-    holding only the gathered rows, so an embedding step costs O(batch x dim), not O(vocab x dim).
+    holding only the gathered rows (repeats summed), so an embedding step costs O(batch x dim), not
+    O(vocab x dim).
     """
     axis = _axis("gather", axis, x.ndim)
     idx = _index_array("gather", index, x, axis)
@@ -65,7 +91,7 @@ def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
 
     def backward(g):
         if x.sparse_grad and axis == 0 and x.grad_fn is None:
-            return (RowSparse(idx.reshape(-1) % x.shape[0], g.reshape((idx.size,) + x.shape[1:]), x.shape),)
+            return (_row_sparse(x.shape, idx, g),)
         return (_scatter_rows(x.shape, axis, idx, g),)
 
     return result("gather", out, (x,), backward)
