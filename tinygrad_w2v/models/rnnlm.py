@@ -237,14 +237,15 @@ def nll_loss(log_probs: Tensor, targets: Any, ignore_index: int = -1) -> Tensor:
         )
     t = t.reshape(-1)
     keep = t != ignore_index
-    if np.any(keep & ((t < 0) | (t >= V))):
-        bad = t[keep & ((t < 0) | (t >= V))][0]
-        raise IndexError(f"nll_loss: target {int(bad)} is out of range for {V} classes")
+    bad = keep & ((t < 0) | (t >= V))
+    if bad.any():
+        raise IndexError(f"nll_loss: target {int(t[bad][0])} is out of range for {V} classes")
     # Position n's target log-probability sits at n * V + t[n] of the flattened (N * V,) log-probs.
-    flat_index = np.arange(t.size) * V + np.where(keep, t, 0)
-    picked = gather(log_probs.reshape(-1), flat_index)
-    mask = keep.astype(log_probs.dtype)
-    return -(picked * mask).sum() / max(int(keep.sum()), 1)
+    picked = gather(log_probs.reshape(-1), np.arange(t.size) * V + np.where(keep, t, 0))
+    count = int(keep.sum())
+    if count < t.size:  # the book's mask: ignored positions add nothing, so their gradient is zero
+        picked = picked * keep.astype(log_probs.dtype)
+    return picked.sum() * (-1.0 / max(count, 1))
 
 
 def detach_state(state: State) -> State:

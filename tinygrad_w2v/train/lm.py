@@ -1,0 +1,204 @@
+"""Training an ``RNNLM`` with truncated BPTT: stateful windows, clipping, SGD with the book's decay or Adam.
+
+One training step takes the next ``(batch, bptt)`` window of ``BPTTBatches``, runs the model from the
+state the previous window ended in (detached, so the backward stops at the window's start and the memory
+stays bounded), and updates the parameters::
+
+    log_probs, state = model(x, state);  state = detach_state(state)
+    loss = nll_loss(log_probs, t);  loss.backward();  clip_grad_norm(params, clip);  optimizer.step()
+
+Per epoch the trainer records the training perplexity ``exp(mean loss)`` and, given validation ids, the
+validation perplexity; with SGD the learning rate is divided by 4 whenever that does not improve
+(``ReduceLROnPlateau``, the book's ``lr /= 4.0``).
+
+Checkpoints (one atomic ``.npz``) hold the parameters, the optimizer state, the batcher's ``time_idx``,
+the carried hidden state (saved, not reset, so a resumed run continues exactly where it stopped), the
+dropout RNG state, the epoch, the step within the epoch, the plateau's best perplexity and the history.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import backend, optim
+from ..data import BPTTBatches
+from ..models.rnnlm import RNNLM, detach_state, nll_loss
+from ..tape import no_grad
+from ..tensor import Tensor
+from .common import graceful_interrupt, load_checkpoint, progress, rng_state, save_checkpoint, set_rng_state
+
+
+@no_grad()
+def evaluate_perplexity(model: RNNLM, ids: np.ndarray, batch_size: int = 10, bptt: int = 35) -> float:
+    """``exp`` of the mean loss over the windows of ``ids`` (the book's ``eval_perplexity``): ``batch_size``
+    streams, windows of ``bptt`` steps, the state carried from window to window starting from zero, no
+    dropout, no gradients."""
+    was_training = model.training
+    model.eval()
+    state, total, windows = None, 0.0, 0
+    for x, t in BPTTBatches(ids, batch_size, bptt):
+        log_probs, state = model(x, state)
+        total += nll_loss(log_probs, t).item()
+        windows += 1
+    model.train(was_training)
+    return math.exp(total / windows)
+
+
+class LMTrainer:
+    """Holds the model, the optimizer, the batcher and the carried state; ``fit`` trains epochs.
+
+    ``optimizer`` is ``'sgd'`` (with the plateau decay when validation ids are given) or ``'adam'``;
+    ``clip`` is the global gradient-norm limit (None: no clipping)."""
+
+    def __init__(
+        self,
+        model: RNNLM,
+        train_ids: np.ndarray,
+        batch_size: int,
+        bptt: int,
+        lr: float,
+        optimizer: str = "sgd",
+        clip: float | None = None,
+        valid_ids: np.ndarray | None = None,
+    ):
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(f"LMTrainer: optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        self.model = model
+        self.batches = BPTTBatches(train_ids, batch_size, bptt)
+        self.optimizer = optim.SGD(model.parameters(), lr) if optimizer == "sgd" else optim.Adam(model.parameters(), lr)
+        self.plateau = optim.ReduceLROnPlateau(self.optimizer) if optimizer == "sgd" else None
+        self.clip = clip
+        self.valid_ids = valid_ids
+        self.state: tuple | None = None
+        self.epoch = 0  # epochs completed
+        self.step_in_epoch = 0  # steps of the current epoch done
+        self.epoch_loss = 0.0  # sum of this epoch's window losses so far
+        self.history: dict[str, list[float]] = {"train perplexity": []}
+        if valid_ids is not None:
+            self.history["valid perplexity"] = []
+        self.train_seconds = 0.0
+        self.train_tokens = 0
+
+    def step(self, x: np.ndarray, t: np.ndarray) -> float:
+        """One window: forward from the carried state, loss, backward, clipping, update; the window's loss."""
+        log_probs, state = self.model(x, self.state)
+        self.state = detach_state(state)
+        loss = nll_loss(log_probs, t)
+        self.optimizer.zero_grad()
+        loss.backward()
+        if self.clip is not None:
+            optim.clip_grad_norm(self.optimizer.params, self.clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def fit(
+        self,
+        epochs: int,
+        checkpoint: str | os.PathLike | None = None,
+        max_steps: int | None = None,
+        on_epoch: Callable[[LMTrainer], None] | None = None,
+    ) -> bool:
+        """Train until ``epochs`` epochs are complete (or ``max_steps`` more steps were taken), saving a
+        checkpoint after every epoch and when Ctrl-C stops the run. Returns False if it was interrupted.
+
+        ``on_epoch(trainer)`` runs after each epoch (to print its line of the history; print with
+        ``tqdm.write`` so the progress bar stays below the text)."""
+        n = len(self.batches)
+        tokens_per_step = self.batches.batch_size * self.batches.bptt
+        steps_left = math.inf if max_steps is None else max_steps
+        done = min(self.epoch * n + self.step_in_epoch, epochs * n)
+        bar = progress(epochs * n, "training", unit="window", initial=done)
+        shown = time.perf_counter()
+        with graceful_interrupt() as interrupt, bar:
+            while self.epoch < epochs and steps_left > 0 and not interrupt.requested:
+                bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
+                # zip takes from the range first, so a resumed epoch reads only the windows it has left
+                for _, (x, t) in zip(range(self.step_in_epoch, n), self.batches):
+                    start = time.perf_counter()
+                    self.epoch_loss += self.step(x, t)
+                    self.train_seconds += time.perf_counter() - start
+                    self.train_tokens += tokens_per_step
+                    self.step_in_epoch += 1
+                    steps_left -= 1
+                    bar.update()
+                    if start - shown > 0.5:
+                        shown = start
+                        ppl = math.exp(self.epoch_loss / self.step_in_epoch)
+                        bar.set_postfix(perplexity=f"{ppl:.2f}", tokens_per_s=f"{self.throughput():.0f}")
+                    if interrupt.requested or steps_left <= 0:
+                        break
+                if self.step_in_epoch == n:
+                    self._end_epoch()
+                    if on_epoch is not None:
+                        on_epoch(self)
+                if checkpoint is not None and (self.step_in_epoch == 0 or interrupt.requested):
+                    self.save(checkpoint)
+        return not interrupt.requested
+
+    def _end_epoch(self) -> None:
+        self.history["train perplexity"].append(math.exp(self.epoch_loss / self.step_in_epoch))
+        self.epoch += 1
+        self.step_in_epoch, self.epoch_loss = 0, 0.0
+        if self.valid_ids is not None:
+            ppl = evaluate_perplexity(self.model, self.valid_ids)
+            self.history["valid perplexity"].append(ppl)
+            if self.plateau is not None:
+                self.plateau.step(ppl)
+
+    def throughput(self) -> float:
+        """Training tokens per second of training time so far."""
+        return self.train_tokens / self.train_seconds if self.train_seconds else 0.0
+
+    # ----- checkpoints ------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write everything needed to continue exactly from here to ``path`` (atomic ``.npz``)."""
+        state = {}
+        if self.state is not None:
+            for k, layer in enumerate(self.state):
+                for name, s in zip(("h", "c"), layer if isinstance(layer, tuple) else (layer,)):
+                    state[f"state_{k}_{name}"] = s.numpy()
+        counters = {
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "epoch_loss": self.epoch_loss,
+            "time_idx": self.batches.state_dict()["time_idx"],
+            "best": self.plateau.best if self.plateau is not None else math.inf,
+            "train_seconds": self.train_seconds,
+            "train_tokens": self.train_tokens,
+        }
+        return save_checkpoint(
+            path, self.model, self.optimizer, **state, **counters, rng=rng_state(self.model.rng), history=self.history
+        )
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Continue from a checkpoint written by ``save`` (same model and optimizer settings)."""
+        extra = load_checkpoint(path, self.model, self.optimizer)
+        self.epoch, self.step_in_epoch = int(extra["epoch"]), int(extra["step_in_epoch"])
+        self.epoch_loss = float(extra["epoch_loss"])
+        self.batches.load_state_dict({"time_idx": int(extra["time_idx"])})
+        if self.plateau is not None:
+            self.plateau.best = float(extra["best"])
+        self.train_seconds, self.train_tokens = float(extra["train_seconds"]), int(extra["train_tokens"])
+        set_rng_state(self.model.rng, extra["rng"])
+        self.history = {k: list(v) for k, v in extra["history"].items()}
+        self.state = self._saved_state(extra)
+
+    def _saved_state(self, extra: dict[str, Any]) -> tuple | None:
+        if "state_0_h" not in extra:
+            return None
+        device = self.model.embedding.weight.device
+
+        def tensor(key: str) -> Tensor:
+            return Tensor._wrap(backend.to_device(extra[key], device))
+
+        layers = range(self.model.num_layers)
+        if self.model.cell == "lstm":
+            return tuple((tensor(f"state_{k}_h"), tensor(f"state_{k}_c")) for k in layers)
+        return tuple(tensor(f"state_{k}_h") for k in layers)
