@@ -55,7 +55,8 @@ class LMTrainer:
     """Holds the model, the optimizer, the batcher and the carried state; ``fit`` trains epochs.
 
     ``optimizer`` is ``'sgd'`` (with the plateau decay when validation ids are given) or ``'adam'``;
-    ``clip`` is the global gradient-norm limit (None: no clipping)."""
+    ``clip`` is the global gradient-norm limit (None: no clipping); validation perplexity is measured with
+    ``evaluate_perplexity(model, valid_ids, eval_batch_size, eval_bptt)`` (the book's 10 x 35)."""
 
     def __init__(
         self,
@@ -67,6 +68,8 @@ class LMTrainer:
         optimizer: str = "sgd",
         clip: float | None = None,
         valid_ids: np.ndarray | None = None,
+        eval_batch_size: int = 10,
+        eval_bptt: int = 35,
     ):
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"LMTrainer: optimizer must be 'sgd' or 'adam', got {optimizer!r}")
@@ -76,6 +79,7 @@ class LMTrainer:
         self.plateau = optim.ReduceLROnPlateau(self.optimizer) if optimizer == "sgd" else None
         self.clip = clip
         self.valid_ids = valid_ids
+        self.eval_batch_size, self.eval_bptt = eval_batch_size, eval_bptt
         self.state: tuple | None = None
         self.epoch = 0  # epochs completed
         self.step_in_epoch = 0  # steps of the current epoch done
@@ -147,7 +151,7 @@ class LMTrainer:
         self.epoch += 1
         self.step_in_epoch, self.epoch_loss = 0, 0.0
         if self.valid_ids is not None:
-            ppl = evaluate_perplexity(self.model, self.valid_ids)
+            ppl = evaluate_perplexity(self.model, self.valid_ids, self.eval_batch_size, self.eval_bptt)
             self.history["valid perplexity"].append(ppl)
             if self.plateau is not None:
                 self.plateau.step(ppl)
