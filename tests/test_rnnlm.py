@@ -243,7 +243,7 @@ def test_small_preset_learns_a_repetitive_corpus() -> None:
     trainer.fit(epochs=30)
     history = trainer.history["train perplexity"]
     assert history[0] > 4 and history[-1] < 1.1
-    assert evaluate_perplexity(model, ids) < 1.1
+    assert evaluate_perplexity(model, ids, batch_size=1, bptt=5) < 1.05  # one stream: one cold start
 
 
 def test_demo_prints_its_lines(tmp_path) -> None:
