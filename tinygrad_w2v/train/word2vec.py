@@ -131,29 +131,30 @@ def train_word2vec(
     sampler = UnigramSampler(counts)
     run = Word2VecRun(model)
     epoch, start_step = 0, 0
+    partial = {"epoch_sum": 0.0, "epoch_n": 0, "window": []}  # the losses of an epoch and a log window so far
     if resume is not None:
         extra = load_checkpoint(resume, model, opt)
         if extra["config"] != asdict(config):
             raise ValueError(f"train_word2vec: {resume} was written with a different config: {extra['config']}")
         epoch, start_step, run.history = int(extra["epoch"]), int(extra["step"]), extra["history"]
-        run.words, run.seconds = int(extra["words"]), float(extra["seconds"])
+        run.words, run.seconds, partial = int(extra["words"]), float(extra["seconds"]), extra["partial"]
         if schedule is not None:
             schedule.steps = int(extra["schedule_steps"])
 
-    def save(path, epoch: int, step: int) -> None:
-        save_checkpoint(path, model, opt, config=asdict(config), epoch=epoch, step=step, history=run.history,
-                        words=run.words, seconds=run.seconds, schedule_steps=schedule.steps if schedule else 0)
+    def save(epoch: int, step: int) -> None:
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, opt, config=asdict(config), epoch=epoch, step=step,
+                            history=run.history, partial=partial, words=run.words, seconds=run.seconds,
+                            schedule_steps=schedule.steps if schedule else 0)
 
     bar = progress(config.epochs * steps_per_epoch, f"word2vec {config.model}", "batch",
                    initial=epoch * steps_per_epoch + start_step) if show_progress else None
-    window_losses: list[float] = []
     with graceful_interrupt() as interrupt:
         while epoch < config.epochs and not run.interrupted:
             tic = time.perf_counter()
             contexts, targets, mask = epoch_examples(ids, counts, config, epoch)
             run.seconds += time.perf_counter() - tic
             n_steps = math.ceil(len(targets) / config.batch_size)
-            epoch_sum, epoch_n = 0.0, 0
             for step in range(start_step, n_steps):
                 tic = time.perf_counter()
                 rows = slice(step * config.batch_size, (step + 1) * config.batch_size)
@@ -170,26 +171,29 @@ def train_word2vec(
                 value = loss.item()
                 run.seconds += time.perf_counter() - tic
                 run.words += len(targets[rows])
-                epoch_sum, epoch_n = epoch_sum + value, epoch_n + 1
-                window_losses.append(value)
-                if len(window_losses) == LOG_EVERY:
-                    run.history["loss"].append(float(np.mean(window_losses)))
-                    window_losses.clear()
+                partial["epoch_sum"] += value
+                partial["epoch_n"] += 1
+                partial["window"].append(value)
+                if len(partial["window"]) == LOG_EVERY:
+                    run.history["loss"].append(float(np.mean(partial["window"])))
+                    partial["window"] = []
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}", words_s=f"{run.words_per_sec:,.0f}")
-                if interrupt.requested:
+                if interrupt.requested and step + 1 < n_steps:
                     run.interrupted = True
-                    if checkpoint is not None:
-                        save(checkpoint, epoch, step + 1)
+                    save(epoch, step + 1)
                     break
             else:
-                run.history["epoch_loss"].append(epoch_sum / max(1, epoch_n))
+                run.history["epoch_loss"].append(partial["epoch_sum"] / max(1, partial["epoch_n"]))
+                partial["epoch_sum"], partial["epoch_n"] = 0.0, 0
                 epoch, start_step = epoch + 1, 0
-                if checkpoint is not None:
-                    save(checkpoint, epoch, 0)
+                save(epoch, 0)
+                run.interrupted = interrupt.requested
     if bar is not None:
         bar.close()
+    if partial["window"]:
+        run.history["loss"].append(float(np.mean(partial["window"])))
     if plot is not None and run.history["loss"]:
         run.plot = plot_history({"loss": run.history["loss"]}, plot, f"word2vec {config.model} loss",
                                 f"steps (x{LOG_EVERY})")

@@ -1,0 +1,346 @@
+"""word2vec: the loss against a direct NumPy computation, gradients against finite differences, row-sparse
+gradients against dense ones, learning on a corpus with planted structure, checkpoint/resume, Ctrl-C, the
+demo's command line, and the scatter kernel the embedding gradients use."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_w2v import Tensor, backend, gradcheck
+from tinygrad_w2v.evaluate import KeyedVectors
+from tinygrad_w2v.models import CBOW, SkipGram
+from tinygrad_w2v.models.compat import EmbeddingDot, NegativeSamplingLoss
+from tinygrad_w2v.train import load_checkpoint
+from tinygrad_w2v.train import word2vec as trainer
+from tinygrad_w2v.train.word2vec import Word2VecConfig, train_word2vec
+
+REPO = Path(__file__).resolve().parents[1]
+V, D = 12, 5
+
+
+def log_sigmoid(x):
+    return -np.logaddexp(0, -x)
+
+
+def random_model(cls, seed=0, dtype=np.float64):
+    """A model with random (not the zero) output vectors, in ``dtype``."""
+    rng = np.random.default_rng(seed)
+    model = cls(V, D, rng=seed)
+    model.in_embed.weight.data = rng.standard_normal((V, D)).astype(dtype)
+    model.out_embed.weight.data = rng.standard_normal((V, D)).astype(dtype)
+    return model
+
+
+def batch(seed=1, B=4, C=4, K=3):
+    rng = np.random.default_rng(seed)
+    contexts = rng.integers(0, V, (B, C))
+    contexts[0, :2] = contexts[0, 2]  # a repeated word in a row: its gradient rows must add up
+    mask = rng.random((B, C)) < 0.7
+    mask[:, 0] = True
+    return contexts, rng.integers(0, V, B), rng.integers(0, V, (B, K)), rng.integers(0, V, (B, C, K)), mask
+
+
+# ----- loss values ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("masked", [False, True])
+def test_cbow_loss_matches_numpy(masked):
+    model = random_model(CBOW)
+    contexts, targets, negatives, _, mask = batch()
+    W_in, W_out = model.in_embed.weight.data, model.out_embed.weight.data
+    m = mask if masked else np.ones_like(mask)
+    h = (W_in[contexts] * m[:, :, None]).sum(1) / m.sum(1, keepdims=True)
+    pos = log_sigmoid(np.einsum("bd,bd->b", W_out[targets], h))
+    neg = log_sigmoid(-np.einsum("bkd,bd->bk", W_out[negatives], h)).sum(1)
+    expected = -(pos + neg).mean()
+    got = model(contexts, targets, negatives, mask if masked else None).item()
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_skipgram_loss_matches_numpy(masked):
+    model = random_model(SkipGram)
+    contexts, centres, _, negatives, mask = batch()
+    W_in, W_out = model.in_embed.weight.data, model.out_embed.weight.data
+    v = W_in[centres]
+    losses = []
+    for b in range(len(centres)):
+        for c in range(contexts.shape[1]):
+            if masked and not mask[b, c]:
+                continue
+            pair = log_sigmoid(W_out[contexts[b, c]] @ v[b]) + log_sigmoid(-(W_out[negatives[b, c]] @ v[b])).sum()
+            losses.append(-pair)
+    got = model(centres, contexts, negatives, mask if masked else None).item()
+    assert got == pytest.approx(np.mean(losses), rel=1e-12)
+
+
+def test_book_layers_give_the_same_loss():
+    model = random_model(CBOW)
+    contexts, targets, _, _, _ = batch()
+    layer = NegativeSamplingLoss(model.out_embed, np.arange(1, V + 1), sample_size=3, seed=5)
+    h = model.in_embed(contexts).mean(axis=1)
+    book = layer(h, targets).item()
+    negatives = NegativeSamplingLoss(model.out_embed, np.arange(1, V + 1), sample_size=3, seed=5).sampler.sample(
+        targets, 3, exclude_target=True)
+    assert book == pytest.approx(model(contexts, targets, negatives).item(), rel=1e-12)
+    assert (negatives != targets[:, None]).all()
+    dot = EmbeddingDot(model.out_embed)(h, targets).numpy()
+    np.testing.assert_allclose(dot, np.einsum("bd,bd->b", model.out_embed.weight.data[targets], h.numpy()))
+
+
+def test_bad_ids_are_named():
+    model = CBOW(V, D, rng=0)
+    with pytest.raises(ValueError, match="negatives must be a 2-D integer array"):
+        model(np.zeros((2, 4), int), np.zeros(2, int), np.zeros(2, int))
+    with pytest.raises(IndexError, match="index 12 is out of range"):
+        model(np.full((2, 4), V), np.zeros(2, int), np.zeros((2, 3), int))
+
+
+# ----- gradients -------------------------------------------------------------------------------------
+def _loss_fn(cls, sparse: bool, masked: bool):
+    contexts, targets, negatives_cbow, negatives_sg, mask = batch()
+    model = cls(V, D, rng=0)
+
+    def loss(w_in, w_out):
+        w_in.sparse_grad = w_out.sparse_grad = sparse
+        model.in_embed.weight, model.out_embed.weight = w_in, w_out
+        m = mask if masked else None
+        if cls is CBOW:
+            return model(contexts, targets, negatives_cbow, m)
+        return model(targets, contexts, negatives_sg, m)
+
+    return loss
+
+
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_gradients_match_finite_differences(cls, sparse, masked):
+    rng = np.random.default_rng(3)
+    w_in = Tensor(rng.standard_normal((V, D)), requires_grad=True)
+    w_out = Tensor(rng.standard_normal((V, D)), requires_grad=True)
+    assert gradcheck(_loss_fn(cls, sparse, masked), w_in, w_out, upstream=np.array(1.0))
+
+
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+def test_sparse_gradients_equal_dense_gradients(cls):
+    grads = {}
+    for sparse in (False, True):
+        rng = np.random.default_rng(4)
+        w_in = Tensor(rng.standard_normal((V, D)), requires_grad=True)
+        w_out = Tensor(rng.standard_normal((V, D)), requires_grad=True)
+        _loss_fn(cls, sparse, masked=True)(w_in, w_out).backward()
+        grads[sparse] = (w_in.grad, w_out.grad)
+    for dense, rows in zip(grads[False], grads[True]):
+        assert type(rows).__name__ == "RowSparse"
+        assert len(np.unique(rows.indices)) == len(rows.indices)  # coalesced: one row per word
+        np.testing.assert_allclose(rows.to_dense(), dense, rtol=1e-12, atol=1e-12)
+
+
+# ----- the scatter kernel under the embedding gradients --------------------------------------------------
+@pytest.mark.parametrize("m", [10, 3000])  # below and above the size where the CSC product takes over
+@pytest.mark.parametrize("sorted_source", [True, False])
+def test_index_add_rows_with_source_matches_add_at(m, sorted_source):
+    rng = np.random.default_rng(m)
+    index = rng.integers(0, 50, m)
+    rows = rng.standard_normal((40, 3, 2))
+    source = rng.integers(0, 40, m)
+    if sorted_source:
+        source.sort()
+    expected = rng.standard_normal((50, 3, 2))
+    out = expected.copy()
+    np.add.at(expected, index, rows[source])
+    np.testing.assert_allclose(backend.index_add_rows(out, index, rows, source), expected, rtol=1e-12)
+    plain = np.zeros((50, 3, 2))
+    np.add.at(plain, index, rows[np.arange(m) % 40])
+    np.testing.assert_allclose(backend.index_add_rows(np.zeros((50, 3, 2)), index, rows[np.arange(m) % 40]), plain)
+
+
+def test_unique_rows_matches_np_unique():
+    index = np.random.default_rng(0).integers(0, 30, 200)
+    rows, inverse = backend.unique_rows(index, 30)
+    expected_rows, expected_inverse = np.unique(index, return_inverse=True)
+    np.testing.assert_array_equal(rows, expected_rows)
+    np.testing.assert_array_equal(inverse, expected_inverse)
+
+
+@pytest.mark.parametrize("axis_shared", [0, 1])
+def test_sparse_gather_of_a_broadcast_gradient(axis_shared):
+    """A gradient broadcast along an index axis (as after a mean) is summed from its compact rows."""
+    idx = np.random.default_rng(1).integers(0, 20, (300, 4))
+    w = Tensor(np.arange(60.0).reshape(20, 3), requires_grad=True)
+    w.sparse_grad = True
+    (w.gather(idx).mean(axis=axis_shared) * Tensor(np.arange(3.0))).sum().backward()
+    expected = np.zeros((20, 3))
+    np.add.at(expected, idx, np.arange(3.0) / idx.shape[axis_shared])
+    np.testing.assert_allclose(w.grad.to_dense(), expected, rtol=1e-12)
+
+
+# ----- learning --------------------------------------------------------------------------------------
+def planted_sentences(seed=0, groups=4, size=5, sentences=600):
+    """Sentences of 8 words, all from one group of ``size`` words; the groups are what should be learned."""
+    rng = np.random.default_rng(seed)
+    return [[f"g{g}w{i}" for i in rng.integers(0, size, 8)] for g in rng.integers(0, groups, sentences)]
+
+
+def planted_corpus(**kw):
+    """``(words, ids, counts)`` of ``planted_sentences`` read as a text file is (newline = ``<eos>``)."""
+    tokens = [w for sentence in planted_sentences(**kw) for w in sentence + ["<eos>"]]
+    words = sorted(set(tokens))
+    ids = np.asarray([words.index(w) for w in tokens], np.int32)
+    return words, ids, np.bincount(ids, minlength=len(words))
+
+
+@pytest.mark.parametrize("model", ["cbow", "skipgram"])
+def test_related_words_become_nearest(model):
+    words, ids, counts = planted_corpus()
+    config = Word2VecConfig(model=model, dim=16, window=2, negative=5, batch_size=64, epochs=4, sample=0,
+                            lr=0.02, seed=1)
+    run = train_word2vec(ids, counts, config, show_progress=False)
+    assert len(run.history["epoch_loss"]) == 4 and run.history["epoch_loss"][-1] < run.history["epoch_loss"][0]
+    kv = KeyedVectors(words, run.model.vectors())
+    for w in words[1:]:  # words[0] is <eos>
+        nearest = [x for x, _ in kv.most_similar(w, top=4)]
+        assert all(x.split("w")[0] == w.split("w")[0] for x in nearest), (w, nearest)
+
+
+# ----- checkpoints, resume, Ctrl-C -------------------------------------------------------------------
+def _interrupt_at(n_checks: int):
+    """A stand-in for ``graceful_interrupt`` whose flag turns on at the ``n_checks``-th look."""
+
+    class Flag:
+        looks = 0
+
+        @property
+        def requested(self):
+            self.looks += 1
+            return self.looks >= n_checks
+
+    @contextlib.contextmanager
+    def fake():
+        yield Flag()
+
+    return fake
+
+
+def _params(model):
+    return {k: v.copy() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("model", ["cbow", "skipgram"])
+@pytest.mark.parametrize("stop_step", ["end_of_epoch", "mid_epoch"])
+def test_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch, optimizer, model, stop_step):
+    words, ids, counts = planted_corpus(sentences=60)
+    config = Word2VecConfig(model=model, dim=8, window=2, batch_size=64, epochs=2, optimizer=optimizer, seed=3)
+    full = train_word2vec(ids, counts, config, show_progress=False)
+    steps = int(np.ceil(len(trainer.epoch_examples(ids, counts, config, 0)[1]) / config.batch_size))
+    checks = steps if stop_step == "end_of_epoch" else 3  # the flag is read once per step
+    monkeypatch.setattr(trainer, "graceful_interrupt", _interrupt_at(checks))
+    ckpt = tmp_path / "w2v.npz"
+    first = train_word2vec(ids, counts, config, checkpoint=ckpt, show_progress=False)
+    assert first.interrupted
+    monkeypatch.undo()
+    resumed = train_word2vec(ids, counts, config, checkpoint=ckpt, resume=ckpt, show_progress=False)
+    assert not resumed.interrupted
+    for name, value in _params(full.model).items():
+        np.testing.assert_array_equal(_params(resumed.model)[name], value, err_msg=name)
+    assert resumed.history == full.history
+    assert resumed.words == full.words
+
+
+def test_ctrl_c_saves_a_loadable_checkpoint(tmp_path, monkeypatch):
+    """A real SIGINT to this process in the middle of training: the step finishes, a checkpoint is saved,
+    training stops, and the checkpoint holds the model as returned."""
+    words, ids, counts = planted_corpus(sentences=100)
+    config = Word2VecConfig(dim=8, window=2, batch_size=32, epochs=3, sample=0, seed=0)
+
+    class Bar:
+        updates = 0
+
+        def update(self, n):
+            Bar.updates += n
+            if Bar.updates == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        def set_postfix(self, **kw):
+            pass
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(trainer, "progress", lambda *a, **k: Bar())
+    ckpt = tmp_path / "ckpt.npz"
+    run = train_word2vec(ids, counts, config, checkpoint=ckpt)
+    assert run.interrupted and run.history["epoch_loss"] == []
+    model = trainer.make_model(config, len(counts))
+    extra = load_checkpoint(ckpt, model)
+    assert (extra["epoch"], extra["step"]) == (0, 5)
+    for name, value in _params(run.model).items():
+        np.testing.assert_array_equal(model.state_dict()[name], value)
+
+
+def test_resume_refuses_another_config(tmp_path):
+    words, ids, counts = planted_corpus(sentences=30)
+    config = Word2VecConfig(dim=8, window=2, batch_size=64, epochs=1)
+    train_word2vec(ids, counts, config, checkpoint=tmp_path / "c.npz", show_progress=False)
+    other = Word2VecConfig(dim=8, window=2, batch_size=64, epochs=1, negative=3)
+    with pytest.raises(ValueError, match="different config"):
+        train_word2vec(ids, counts, other, resume=tmp_path / "c.npz", show_progress=False)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="model must be 'cbow' or 'skipgram'"):
+        Word2VecConfig(model="glove")
+    with pytest.raises(ValueError, match="window must be at least 1"):
+        Word2VecConfig(window=0)
+
+
+# ----- the demo -------------------------------------------------------------------------------------
+def test_demo_cli_on_a_tiny_text(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    text = "".join(" ".join(sentence) + "\n" for sentence in planted_sentences(sentences=200))
+    (tmp_path / "tiny.txt").write_text(text)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, str(REPO / "demos" / "word2vec.py"), "--data", "tiny.txt", "--epochs", "2", "--dim", "8",
+           "--window", "2", "--batch-size", "64", "--save", "vectors.txt", "--seed", "1", "--negative", "3"]
+    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"throughput: \d+ words/s", lines[-1]), lines[-1]
+    assert f"wrote {Path('vectors.txt')}" in lines
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(tmp_path / "vectors.txt"))
+    ours = KeyedVectors.load_word2vec_format(tmp_path / "vectors.txt")
+    assert set(kv.index_to_key) == set(ours.words) and kv.vector_size == 8
+    np.testing.assert_allclose(kv["g1w1"], ours["g1w1"], rtol=1e-6)
+    assert (tmp_path / "runs" / "word2vec_cbow.npz").is_file()
+
+
+# ----- real data, GPU -------------------------------------------------------------------------------
+@pytest.mark.ptb
+def test_ptb_loss_drops(ptb_dir):
+    from tinygrad_w2v.data import load_ptb
+
+    corpus = load_ptb(ptb_dir, download_missing=False)
+    config = Word2VecConfig(batch_size=512, epochs=2, seed=0)
+    run = train_word2vec(corpus.train[:50_000], corpus.vocab.counts, config, show_progress=False)
+    assert run.history["epoch_loss"][1] < run.history["epoch_loss"][0] < np.log(2) * 6
+    assert run.words_per_sec > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.cuda_available(), reason="needs CuPy and a CUDA device")
+@pytest.mark.parametrize("model", ["cbow", "skipgram"])
+def test_cuda_matches_cpu(model):
+    words, ids, counts = planted_corpus(sentences=60)
+    runs = [train_word2vec(ids, counts, Word2VecConfig(model=model, dim=8, window=2, batch_size=64, epochs=1,
+                                                       device=device), show_progress=False)
+            for device in ("cpu", "cuda")]
+    np.testing.assert_allclose(runs[1].model.vectors(), runs[0].model.vectors(), rtol=1e-4, atol=1e-5)
