@@ -95,15 +95,15 @@ def epoch_examples(ids: np.ndarray, counts: np.ndarray, config: Word2VecConfig, 
     return contexts[order], targets[order], None if mask is None else mask[order]
 
 
-def batch_loss(model: Word2Vec, sampler: UnigramSampler, contexts, targets, mask, negative: int):
+def batch_loss(model, config: Word2VecConfig, sampler: UnigramSampler, contexts, targets, mask):
     """The loss of one batch. CBOW: one true word (the target) per row. Skip-gram: one per (centre,
     context) pair; with a dynamic window only the pairs inside it are formed (no wasted work)."""
-    if isinstance(model, CBOW):
-        return model(contexts, targets, sampler.sample(len(targets), negative), mask)
+    k = config.negative
+    if config.model == "cbow":
+        return model(contexts, targets, sampler.sample(len(targets), k), mask)
     if mask is not None:  # flatten to the valid pairs: one row per (centre, context word)
         targets, contexts = np.repeat(targets, mask.sum(axis=1)), contexts[mask][:, None]
-    negatives = sampler.sample(contexts.size, negative).reshape(*contexts.shape, negative)
-    return model(targets, contexts, negatives)
+    return model(targets, contexts, sampler.sample(contexts.size, k).reshape(*contexts.shape, k))
 
 
 def train_word2vec(
@@ -159,8 +159,8 @@ def train_word2vec(
                 tic = time.perf_counter()
                 rows = slice(step * config.batch_size, (step + 1) * config.batch_size)
                 sampler.rng = np.random.default_rng((config.seed, epoch, step))
-                loss = batch_loss(model, sampler, contexts[rows], targets[rows],
-                                  None if mask is None else mask[rows], config.negative)
+                loss = batch_loss(model, config, sampler, contexts[rows], targets[rows],
+                                  None if mask is None else mask[rows])
                 opt.zero_grad()
                 loss.backward()
                 if config.clip:
