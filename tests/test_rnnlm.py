@@ -109,6 +109,17 @@ def test_gradients_through_unrolled_steps_match_finite_differences(cell, layers,
         np.testing.assert_allclose(dense(p.grad), num, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
+def test_a_retained_graph_backpropagates_twice_through_the_step_split() -> None:
+    model = float64(RNNLM(7, 4, 4, cell="lstm", seed=0))
+    x, t = np.random.default_rng(0).integers(0, 7, (2, 2, 4))
+    loss = nll_loss(model(x)[0], t)
+    loss.backward(retain_graph=True)
+    once = [dense(p.grad).copy() for p in model.parameters()]
+    loss.backward()  # the split's shared buffer starts afresh: the gradients add up to twice
+    for g, p in zip(once, model.parameters()):
+        np.testing.assert_allclose(dense(p.grad), 2 * g, rtol=1e-12)
+
+
 # ----- truncated BPTT: carry, detachment, bounded memory ---------------------------------------------------
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_state_carries_from_one_window_to_the_next(cell) -> None:
