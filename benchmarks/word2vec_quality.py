@@ -1,0 +1,66 @@
+"""word2vec quality after training on PTB train: this project's CBOW / skip-gram against gensim's Word2Vec with
+the same settings (dim 100, window 5, 5 negatives, subsampling 1e-3, min_count 1, 10 epochs, 1 worker).
+
+    python benchmarks/word2vec_quality.py [--epochs 10] [--models cbow,skipgram]
+
+Prints, per model and implementation, the analogy accuracy on questions-words.txt (questions fully in the
+vocabulary), the WordSim-353 Spearman correlation, the nearest words of "you", and the training time.
+Takes a while (ours: minutes per model); run it in the background.
+"""
+
+from __future__ import annotations
+
+# isort: off
+import _common  # noqa: F401  (first: one thread before NumPy loads)
+import argparse
+import time
+from pathlib import Path
+
+from word2vec_throughput import data_dir
+
+from tinygrad_w2v.data import load_ptb
+from tinygrad_w2v.evaluate import KeyedVectors
+from tinygrad_w2v.train.word2vec import Word2VecConfig, train_word2vec
+
+# isort: on
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
+
+
+def report(name: str, kv: KeyedVectors, seconds: float) -> None:
+    analogies = kv.evaluate_analogies(EVAL / "questions-words.txt")
+    rho, used, skipped = kv.evaluate_similarity(EVAL / "wordsim353.tsv")
+    near = ", ".join(w for w, _ in kv.most_similar("you", top=3))
+    print(f"{name}: {analogies}; WordSim-353 Spearman {rho:.3f} ({used} pairs, {skipped} skipped); "
+          f"you -> {near}; {seconds:.0f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--models", default="cbow,skipgram")
+    parser.add_argument("--batch-size", type=int, default=Word2VecConfig.batch_size)
+    args = parser.parse_args()
+    corpus = load_ptb(data_dir(args.data), download_missing=False)
+    words = corpus.vocab.decode(corpus.train)
+    sentences = [s.split() + ["<eos>"] for s in " ".join(words).split(" <eos>") if s.strip()]
+    for model in args.models.split(","):
+        config = Word2VecConfig(model=model, epochs=args.epochs, batch_size=args.batch_size)
+        tic = time.perf_counter()
+        run = train_word2vec(corpus.train, corpus.vocab.counts, config, show_progress=False)
+        report(f"tinygrad_w2v {model} ({config.optimizer} lr {config.lr}, batch {config.batch_size})",
+               KeyedVectors(corpus.vocab.id_to_word, run.model.vectors()), time.perf_counter() - tic)
+        try:
+            from gensim.models import Word2Vec
+        except ImportError:
+            continue
+        tic = time.perf_counter()
+        gensim = Word2Vec(sentences, vector_size=100, window=5, negative=5, sg=int(model == "skipgram"), workers=1,
+                          sample=1e-3, min_count=1, epochs=args.epochs, seed=1)
+        report(f"gensim {model}", KeyedVectors(gensim.wv.index_to_key, gensim.wv.vectors),
+               time.perf_counter() - tic)
+
+
+if __name__ == "__main__":
+    main()
