@@ -28,11 +28,11 @@ def matmul(a: Any, b: Any) -> Tensor:
     def backward(g):
         A2 = A if A.ndim > 1 else A[None, :]
         B2 = B if B.ndim > 1 else B[:, None]
-        g2 = g
-        if A.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
+        g2 = g  # restore the axes that 1-D operands dropped: (..., n, m), B's column first (a 0-d g needs that order)
         if B.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
+        if A.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
         ga = gb = None
         if a.requires_grad:
             ga = backend.unbroadcast(g2 @ xp.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
