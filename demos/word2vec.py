@@ -43,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--save", default=None, help="write the vectors here in word2vec text format")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--out", type=Path, default=Path("out/word2vec"), help="folder for the checkpoint and the plot")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/word2vec_<model>.npz if it exists")
     p.add_argument("--analogies", default=None, help="questions-words.txt (default: ../shared/data/eval's, if present)")
     p.add_argument("--similarity", default=None, help="wordsim353.tsv (default: ../shared/data/eval's, if present)")
     return p.parse_args(argv)
@@ -63,9 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     config = Word2VecConfig(model=args.model, dim=args.dim, window=args.window, negative=args.negative,
                             batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, optimizer=args.optimizer,
                             seed=args.seed, device=args.device)
-    out_dir = Path("runs")
-    run = train_word2vec(ids, corpus.vocab.counts, config, checkpoint=out_dir / f"word2vec_{args.model}.npz",
-                         plot=out_dir / f"word2vec_{args.model}_loss.png")
+    checkpoint = args.out / f"word2vec_{args.model}.npz"
+    resume = checkpoint if args.resume and checkpoint.is_file() else None
+    run = train_word2vec(ids, corpus.vocab.counts, config, checkpoint=checkpoint, resume=resume,
+                         plot=args.out / f"word2vec_{args.model}_loss.png")
     if run.interrupted:
         print("stopped early (Ctrl-C); the checkpoint holds the state reached")
     print(f"trained {run.words:,} words in {run.seconds:.1f} s, final epoch loss "
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         rho, used, skipped = kv.evaluate_similarity(similarity)
         print(f"WordSim Spearman {rho:.3f} over {used} pairs ({skipped} skipped) [{similarity}]")
 
-    written = [out_dir / f"word2vec_{args.model}.npz"] + ([run.plot] if run.plot else [])
+    written = [checkpoint] + ([run.plot] if run.plot else [])
     if args.save:
         written.append(kv.save_word2vec_format(args.save))
     for path in written:

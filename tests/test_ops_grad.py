@@ -376,7 +376,9 @@ def test_large_gather_backward_uses_the_sparse_matrix_kernel(reduce_axis: int | 
     out = np.take(w, idx, 0)
     u = rng.standard_normal(out.mean(axis=reduce_axis).shape if reduce_axis is not None else out.shape)
     sparse, dense = sparse_and_dense_grads(w, idx, reduce_axis, u)
-    full = u if reduce_axis is None else np.broadcast_to(np.expand_dims(u, reduce_axis) / idx.shape[reduce_axis], out.shape)
+    full = u
+    if reduce_axis is not None:
+        full = np.broadcast_to(np.expand_dims(u, reduce_axis) / idx.shape[reduce_axis], out.shape)
     expected = np.zeros_like(w)
     np.add.at(expected, idx, full)
     np.testing.assert_allclose(dense, expected, rtol=1e-12, atol=1e-12)

@@ -320,7 +320,7 @@ def test_demo_cli_on_a_tiny_text(tmp_path):
     ours = KeyedVectors.load_word2vec_format(tmp_path / "vectors.txt")
     assert set(kv.index_to_key) == set(ours.words) and kv.vector_size == 8
     np.testing.assert_allclose(kv["g1w1"], ours["g1w1"], rtol=1e-6)
-    assert (tmp_path / "runs" / "word2vec_cbow.npz").is_file()
+    assert (tmp_path / "out" / "word2vec" / "word2vec_cbow.npz").is_file()
 
 
 # ----- real data, GPU -------------------------------------------------------------------------------
