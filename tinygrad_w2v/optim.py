@@ -3,6 +3,9 @@
 A parameter whose ``.grad`` is a ``RowSparse`` (an ``Embedding(sparse=True)`` weight) is updated only
 at the rows it holds: SGD subtracts ``lr * g`` from those rows; Adam is lazy there, updating the
 moments of those rows only (PyTorch's ``SparseAdam``), so a step costs O(rows x dim).
+
+``state_dict()`` returns copies and ``load_state_dict`` copies in, so a saved state never changes when
+training goes on, and two optimizers loaded from one state do not share buffers.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not lr >= 0:
+            raise ValueError(f"{type(self).__name__}: invalid learning rate {lr} (must be >= 0)")
         self.lr = lr
 
     def zero_grad(self) -> None:
@@ -53,17 +58,20 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """``p -= lr * (g + weight_decay * p)``, with optional momentum (dense gradients only)."""
+    """``p -= lr * g``, with optional momentum (dense gradients only), as ``torch.optim.SGD``:
+    ``v = g`` on the first step, then ``v = momentum * v + g``, and ``p -= lr * v``."""
 
     def __init__(self, params: Iterable[Tensor], lr: float, momentum: float = 0.0):
         super().__init__(params, lr)
+        if not momentum >= 0:
+            raise ValueError(f"SGD: invalid momentum {momentum} (must be >= 0)")
         self.momentum = momentum
         self.velocity: dict[int, Any] = {}
 
     def _dense_update(self, i: int, p: Tensor, g: Any) -> None:
         if self.momentum:
             v = self.velocity.get(i)
-            v = g if v is None else self.momentum * v + g
+            v = g.copy() if v is None else self.momentum * v + g
             self.velocity[i] = v
             g = v
         p.data -= self.lr * g
@@ -73,16 +81,36 @@ class SGD(Optimizer):
             raise ValueError("SGD: momentum is not supported with sparse (RowSparse) gradients")
         p.data[g.indices] -= self.lr * g.values
 
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        for i, v in self.velocity.items():
+            state[f"velocity.{i}"] = backend.to_numpy(v).copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.velocity = {}
+        for i, p in enumerate(self.params):
+            if f"velocity.{i}" in state:
+                self.velocity[i] = backend.to_device(state[f"velocity.{i}"], p.device).astype(p.dtype, copy=True)
+
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba): ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
+    """Adam (Kingma & Ba): ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``, and on dense gradients
     ``p -= lr * m_hat / (sqrt(v_hat) + eps)`` with bias-corrected ``m_hat = m / (1 - b1^t)`` and
-    ``v_hat = v / (1 - b2^t)``; lazy on ``RowSparse`` rows."""
+    ``v_hat = v / (1 - b2^t)`` (``torch.optim.Adam``). On ``RowSparse`` rows it is lazy, as
+    ``torch.optim.SparseAdam``: only those rows' moments and values change, by
+    ``p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` (eps outside the bias correction).
+    ``t`` counts the calls to ``step``."""
 
     def __init__(
         self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
     ):
         super().__init__(params, lr)
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"Adam: invalid betas {betas} (each must be in [0, 1))")
+        if not eps >= 0:
+            raise ValueError(f"Adam: invalid eps {eps} (must be >= 0)")
         self.betas = betas
         self.eps = eps
         self.t = 0
@@ -104,7 +132,9 @@ class Adam(Optimizer):
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * g * g
-        p.data -= self._step_size() * m / (backend.xp_of(v).sqrt(v) + self.eps)
+        # torch.optim.Adam: eps is added to sqrt(v_hat), after the bias correction
+        denom = backend.xp_of(v).sqrt(v) / math.sqrt(1 - b2**self.t) + self.eps
+        p.data -= (self.lr / (1 - b1**self.t)) * m / denom
 
     def _sparse_update(self, i: int, p: Tensor, g: RowSparse) -> None:
         b1, b2 = self.betas
@@ -118,16 +148,16 @@ class Adam(Optimizer):
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"lr": self.lr, "t": self.t}
         for i in range(len(self.params)):
-            state[f"m.{i}"] = backend.to_numpy(self.m[i])
-            state[f"v.{i}"] = backend.to_numpy(self.v[i])
+            state[f"m.{i}"] = backend.to_numpy(self.m[i]).copy()  # the moments change in place
+            state[f"v.{i}"] = backend.to_numpy(self.v[i]).copy()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.t = int(state["t"])
         for i, p in enumerate(self.params):
-            self.m[i] = backend.to_device(state[f"m.{i}"], p.device)
-            self.v[i] = backend.to_device(state[f"v.{i}"], p.device)
+            self.m[i] = backend.to_device(state[f"m.{i}"], p.device).astype(p.dtype, copy=True)
+            self.v[i] = backend.to_device(state[f"v.{i}"], p.device).astype(p.dtype, copy=True)
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
