@@ -92,8 +92,9 @@ class Module:
         return self
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter values as NumPy arrays, keyed by dotted name (save with ``files.save_npz``)."""
-        return {name: p.numpy() for name, p in self.named_parameters()}
+        """Copies of the parameter values as NumPy arrays, keyed by dotted name (save with ``files.save_npz``):
+        a snapshot on every device (the optimizers update ``p.data`` in place)."""
+        return {name: p.numpy().copy() for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy values in by name; missing or unexpected names and shape mismatches are errors."""
