@@ -185,12 +185,15 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         for t, gt in zip(node.inputs, vjp(g)):
             if gt is None:
                 continue
+            parent = t.grad_fn
+            if parent is None and not t.requires_grad:
+                continue  # a constant
             if gt.shape != t.data.shape:
                 gt = unbroadcast(gt, t.data.shape)
-            parent = t.grad_fn
-            if parent is None:
-                if t.requires_grad:  # a leaf: Tensor._accumulate_grad, inlined for speed
-                    t.grad = gt.copy() if t.grad is None else t.grad + gt
+            if gt.dtype != t.data.dtype:  # a gradient has its tensor's dtype, as in PyTorch
+                gt = gt.astype(t.data.dtype)
+            if parent is None:  # a leaf: Tensor._accumulate_grad, inlined for speed
+                t.grad = gt.copy() if t.grad is None else t.grad + gt
             elif parent in pending:
                 pending[parent] = pending[parent] + gt
             else:
