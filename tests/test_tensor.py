@@ -310,17 +310,6 @@ def test_float32_with_python_scalar_stays_float32_like_torch(op: str, scalar: An
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("op", OPS)
-def test_int_tensor_with_python_float_gives_float32_like_torch(op: str) -> None:
-    torch = pytest.importorskip("torch")
-    f = OPS[op]
-    iv = np.array([1, -2, 4])
-    i, it = Tensor(iv), torch.tensor(iv)
-    for ours, theirs in ((f(i, 0.5), f(it, 0.5)), (f(0.5, i), f(0.5, it))):
-        assert ours.dtype == theirs.numpy().dtype == np.float32
-        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
-
-
 @pytest.mark.parametrize("op", [*OPS, "matmul"])
 def test_ndarray_on_either_side_gives_a_tensor(op: str) -> None:
     f = OPS.get(op, lambda a, b: a @ b)
@@ -362,6 +351,21 @@ def test_scalar_to_the_power_of_a_tensor_like_torch() -> None:
     yt.sum().backward()
     np.testing.assert_allclose(x.grad, xt.grad.numpy(), rtol=1e-12)
     assert (2.0 ** Tensor(np.float32(1.0))).dtype == np.float32
+
+
+@pytest.mark.parametrize("base", [0.0, 3.0, np.array([0.0, 0.5, 4.0])])
+def test_number_or_array_base_to_the_power_of_a_tensor_like_torch(base: Any) -> None:
+    torch = pytest.importorskip("torch")
+    xv = np.array([0.0, 1.5, 2.0])
+    x, xt = Tensor(xv, requires_grad=True), torch.tensor(xv, requires_grad=True)
+    y = base**x
+    yt = (torch.tensor(base) if isinstance(base, np.ndarray) else base) ** xt
+    assert type(y) is Tensor and y.grad_fn is not None
+    with strict_floats():
+        y.backward(np.array([1.0, -2.0, 0.5]))
+    yt.backward(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad, xt.grad.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize(

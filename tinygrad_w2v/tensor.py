@@ -131,7 +131,9 @@ class Tensor:
         """
         if not self.requires_grad:
             why = f" (dtype {self.dtype} cannot require grad)" if self.dtype.kind != "f" else ""
-            raise RuntimeError(f"backward: this tensor does not require grad and has no grad_fn{why}")
+            raise RuntimeError(
+                f"backward: this tensor of shape {self.shape} does not require grad and has no grad_fn{why}"
+            )
         xp = backend.xp_of(self.data)
         if grad is None:
             if self.data.size != 1:
@@ -178,7 +180,9 @@ class Tensor:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self.numpy()
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)  # a new array already
+        return a.copy() if copy else a
 
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(", threshold=50)
@@ -217,6 +221,9 @@ class Tensor:
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return F.matmul(other, self)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return F.rpow(self, other)
 
     # Comparisons give boolean tensors that never require grad (masks for ``where``).
     def __lt__(self, other: Any) -> Tensor:

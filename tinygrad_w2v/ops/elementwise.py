@@ -102,6 +102,22 @@ def pow(a: Tensor, exponent: float) -> Tensor:
     return result("pow", out, (a,), backward)
 
 
+def rpow(a: Tensor, base: Any) -> Tensor:
+    """``base ** a`` for a Python-number or array ``base`` (``Tensor.__rpow__``); d/da = ``base ** a * log(base)``."""
+    b = lift(base, a)
+    xp = backend.xp_of(a.data)
+    try:
+        out = b.data**a.data
+    except (ValueError, TypeError) as e:
+        raise _failed("rpow", b, a) from e
+
+    def backward(g):
+        with backend.quiet_floats(xp):  # base 0 with exponent >= 0: gradient 0 as in PyTorch, not 0 * log 0
+            return None, xp.where((b.data == 0) & (a.data >= 0), 0, g * out * xp.log(b.data))
+
+    return result("rpow", out, (b, a), backward)
+
+
 def exp(a: Tensor) -> Tensor:
     out = backend.xp_of(a.data).exp(a.data)
     return result("exp", out, (a,), lambda g: (g * out,))
@@ -112,7 +128,12 @@ def log(a: Tensor) -> Tensor:
     xp = backend.xp_of(a.data)
     with backend.quiet_floats(xp):
         out = xp.log(a.data)
-    return result("log", out, (a,), lambda g: (g / a.data,))
+
+    def backward(g):
+        with backend.quiet_floats(xp):  # the gradient at 0 is inf, as in PyTorch, without a warning
+            return (g / a.data,)
+
+    return result("log", out, (a,), backward)
 
 
 def tanh(a: Tensor) -> Tensor:
