@@ -596,3 +596,35 @@ def test_optimizer_argument_errors() -> None:
         Adam(p, betas=(1.0, 0.999))
     with pytest.raises(ValueError, match="eps"):
         Adam(p, eps=-1.0)
+
+
+# ----- RowSparse arithmetic ----------------------------------------------------------------------
+
+
+def test_row_sparse_coalesce_add_and_scale_match_dense() -> None:
+    rng = np.random.default_rng(14)
+    a = RowSparse(np.array([3, 0, 3]), rng.standard_normal((3, 2)), (5, 2))
+    b = RowSparse(np.array([4, 3]), rng.standard_normal((2, 2)), (5, 2))
+    da, db = dense(a), dense(b)
+    expected_a = np.zeros((5, 2))
+    np.add.at(expected_a, [3, 0, 3], a.values)
+    np.testing.assert_allclose(da, expected_a, rtol=0, atol=1e-15)
+    c = a.coalesce()
+    np.testing.assert_array_equal(c.indices, [0, 3])
+    np.testing.assert_allclose(c.to_dense(), da, rtol=0, atol=1e-15)
+    np.testing.assert_allclose((a + b).to_dense(), da + db, rtol=0, atol=1e-15)
+    base = rng.standard_normal((5, 2))
+    before = base.copy()
+    np.testing.assert_allclose(base + a, before + da, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(a + base, before + da, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(base, before)  # adding to a dense array does not change it
+    np.testing.assert_allclose((a * 0.5).to_dense(), 0.5 * da, rtol=0, atol=1e-15)
+    np.testing.assert_allclose((2 * a).to_dense(), 2 * da, rtol=0, atol=1e-15)
+
+
+def test_row_sparse_shape_errors() -> None:
+    with pytest.raises(ValueError, match=r"values of shape \(2, 3\) do not match 2 rows of \(5, 2\)"):
+        RowSparse(np.array([0, 1]), np.zeros((2, 3)), (5, 2))
+    a = RowSparse(np.array([0]), np.zeros((1, 2)), (5, 2))
+    with pytest.raises(ValueError, match=r"cannot add shapes \(5, 2\) and \(6, 2\)"):
+        a + RowSparse(np.array([0]), np.zeros((1, 2)), (6, 2))

@@ -49,6 +49,8 @@ class RowSparse:
 
     def __add__(self, other: Any) -> Any:
         if isinstance(other, RowSparse):
+            if other.shape != self.shape:
+                raise ValueError(f"RowSparse: cannot add shapes {self.shape} and {other.shape}")
             xp = backend.xp_of(self.values)
             return RowSparse(
                 xp.concatenate([self.indices, other.indices]), xp.concatenate([self.values, other.values]), self.shape
