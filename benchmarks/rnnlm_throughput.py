@@ -12,6 +12,8 @@ best (least disturbed) run of each is reported as tokens per second, with the ra
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import subprocess
 import sys
@@ -23,8 +25,9 @@ import _common  # first: one BLAS thread, set before NumPy loads OpenBLAS
 import numpy as np
 
 from tinygrad_w2v import optim
-from tinygrad_w2v.data import BPTTBatches, load_ptb
+from tinygrad_w2v.data import BPTTBatches, Vocab, ensure_ptb, load_ptb, read_tokens
 from tinygrad_w2v.models.rnnlm import RNNLM, detach_state, nll_loss
+from tinygrad_w2v.train.lm import LMTrainer
 
 E, H, BATCH, BPTT, LR, CLIP = 100, 100, 20, 35, 20.0, 0.25
 REPO = Path(__file__).resolve().parents[1]
@@ -277,20 +280,135 @@ def _book_stepper(V: int):
     return lambda x, t: book_step(model, x, t)
 
 
+class BookSimpleRnnlm:
+    """The book's chapter-5 ``SimpleRnnlm``: TimeEmbedding -> TimeRNN (stateful) -> TimeAffine ->
+    TimeSoftmaxWithLoss, with per-step ``Embedding`` layers and ``SGD.update``, as written there."""
+
+    def __init__(self, V: int, D: int, H: int, rng: np.random.Generator):
+        rn = rng.standard_normal
+        self.params = [(rn((V, D)) / 100).astype("f"), (rn((D, H)) / np.sqrt(D)).astype("f"),
+                       (rn((H, H)) / np.sqrt(H)).astype("f"), np.zeros(H, "f"),
+                       (rn((H, V)) / np.sqrt(H)).astype("f"), np.zeros(V, "f")]
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.h = None
+
+    def forward(self, xs: np.ndarray, ts: np.ndarray) -> float:
+        W_emb, Wx, Wh, b, W_aff, b_aff = self.params
+        N, T = xs.shape
+        self.xs = xs
+        emb = np.empty((N, T, W_emb.shape[1]), "f")
+        for t in range(T):
+            emb[:, t] = W_emb[xs[:, t]]
+        if self.h is None:
+            self.h = np.zeros((N, Wh.shape[0]), "f")
+        hs = np.empty((N, T, Wh.shape[0]), "f")
+        self.cache = []
+        for t in range(T):
+            h_prev = self.h
+            self.h = np.tanh(np.dot(h_prev, Wh) + np.dot(emb[:, t], Wx) + b)
+            hs[:, t] = self.h
+            self.cache.append((emb[:, t], h_prev, self.h))
+        self.hs = hs
+        scores = np.dot(hs.reshape(N * T, -1), W_aff) + b_aff
+        ts = ts.reshape(N * T)
+        y = np.exp(scores - scores.max(axis=1, keepdims=True))
+        y /= y.sum(axis=1, keepdims=True)
+        mask = ts != -1
+        ls = np.log(y[np.arange(N * T), ts]) * mask
+        self.loss_cache = (ts, y, mask)
+        return float(-np.sum(ls) / mask.sum())
+
+    def backward(self) -> None:
+        W_emb, Wx, Wh, b, W_aff, b_aff = self.params
+        ts, dx, mask = self.loss_cache
+        dx[np.arange(ts.shape[0]), ts] -= 1
+        dx /= mask.sum()
+        dx *= mask[:, np.newaxis]
+        N, T, Hn = self.hs.shape
+        self.grads[5][...] = dx.sum(axis=0)
+        self.grads[4][...] = np.dot(self.hs.reshape(N * T, -1).T, dx)
+        dhs = np.dot(dx, W_aff.T).reshape(N, T, Hn)
+        dxs = np.empty((N, T, Wx.shape[0]), "f")
+        dh, grads = 0, [0, 0, 0]
+        for t in reversed(range(T)):
+            x, h_prev, h_next = self.cache[t]
+            dt = (dhs[:, t] + dh) * (1 - h_next**2)
+            layer_grads = [np.dot(x.T, dt), np.dot(h_prev.T, dt), dt.sum(axis=0)]
+            dh = np.dot(dt, Wh.T)
+            dxs[:, t] = np.dot(dt, Wx.T)
+            for k, gk in enumerate(layer_grads):
+                grads[k] += gk
+        for k, gk in enumerate(grads):
+            self.grads[1 + k][...] = gk
+        grad = 0
+        for t in range(T):  # each step's Embedding.backward, with its own zeroed gradient array
+            dW = np.zeros_like(W_emb)
+            np.add.at(dW, self.xs[:, t], dxs[:, t])
+            grad += dW
+        self.grads[0][...] = grad
+
+
+def book_small_preset(ids: np.ndarray) -> tuple[float, float]:
+    """The book's chapter-5 ``train_custom_loop`` (batch 10, time 5, SGD lr 0.1, 100 epochs) on ``ids``:
+    training seconds and the last epoch's perplexity."""
+    V = int(ids.max()) + 1
+    model = BookSimpleRnnlm(V, 100, 100, np.random.default_rng(0))
+    xs, ts = ids[:-1], ids[1:]
+    batch, steps, data_size = 10, 5, len(ids) - 1
+    jump = (len(ids) - 1) // batch
+    offsets = [i * jump for i in range(batch)]
+    time_idx, ppl = 0, math.nan
+    start = time.perf_counter()
+    for _ in range(100):
+        total, count = 0.0, 0
+        for _ in range(data_size // (batch * steps)):
+            bx, bt = np.empty((batch, steps), "i"), np.empty((batch, steps), "i")
+            for t in range(steps):
+                for i, offset in enumerate(offsets):
+                    bx[i, t] = xs[(offset + time_idx) % data_size]
+                    bt[i, t] = ts[(offset + time_idx) % data_size]
+                time_idx += 1
+            total += model.forward(bx, bt)
+            model.backward()
+            for p, g in zip(model.params, model.grads):
+                p -= 0.1 * g
+            count += 1
+        ppl = math.exp(total / count)
+    return time.perf_counter() - start, ppl
+
+
+def ours_small_preset(ids: np.ndarray) -> tuple[float, float]:
+    """The same run through this project's trainer (no checkpoints, no progress bar): seconds, perplexity."""
+    model = RNNLM(int(ids.max()) + 1, 100, 100, cell="rnn", init="book", seed=0)
+    trainer = LMTrainer(model, ids, batch_size=10, bptt=5, lr=0.1)
+    start = time.perf_counter()
+    with contextlib.redirect_stderr(io.StringIO()):
+        trainer.fit(100)
+    return time.perf_counter() - start, trainer.history["train perplexity"][-1]
+
+
 def small(args: argparse.Namespace) -> None:
-    """The small preset end to end through the demo (a subprocess, as a user runs it)."""
+    """The small preset: the book's loop and ours in this process (training time), then the demo as a user
+    runs it (a subprocess: start-up, data loading and a checkpoint per epoch included)."""
+    tokens = read_tokens(ensure_ptb(args.data) / "ptb.train.txt")[:1000]
+    ids = Vocab.build(tokens).encode(tokens)
+    best = {"book": (math.inf, 0.0), "ours": (math.inf, 0.0)}
+    for _ in range(args.repeats):  # interleaved, so both see the same machine noise
+        for name, run in (("book", book_small_preset), ("ours", ours_small_preset)):
+            seconds, ppl = run(ids)
+            best[name] = min(best[name], (seconds, ppl))
+    print(f"small preset (RNN, 1000 tokens, 100 epochs), training loop only, best of {args.repeats}:")
+    for name, (seconds, ppl) in best.items():
+        print(f"  {name:5s} {seconds:6.2f} s, perplexity at epoch 100: {ppl:.2f}")
+    print(f"  ours / book time: {best['ours'][0] / best['book'][0]:.2f}")
     out_dir = tempfile.mkdtemp(prefix="rnnlm_small_")
     cmd = [sys.executable, str(REPO / "demos" / "rnnlm.py"), "--preset", "small", "--no-plot", "--out", out_dir]
     if args.data:
         cmd += ["--data", str(args.data)]
-    best, last = math.inf, ""
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        best = min(best, time.perf_counter() - start)
-        last = [line for line in out.splitlines() if line.startswith("epoch")][-1]
-    print(f"small preset (RNN, 1000 tokens, 100 epochs): best of {args.repeats} wall times {best:.2f} s "
-          f"(whole process: start-up, data loading, a checkpoint per epoch; no plot); {last}")
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    last = [line for line in out.splitlines() if line.startswith("epoch")][-1]
+    print(f"demos/rnnlm.py --preset small, whole process: {time.perf_counter() - start:.2f} s; {last}")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ repeated indices, float32):
   built by rows (a transpose and conversion: a counting sort of the m indices);
 - CSC product: the same matrix built by columns, which needs no conversion: SciPy's CSC product walks
   ``rows`` in order and adds each into its row of ``out`` (a compiled ``np.add.at``);
+- flat ``np.add.at``: the same on the flattened arrays (NumPy's fast path for 1-D operands);
 - sort + segment sum: ``argsort(index)``, ``np.add.reduceat`` over runs of equal indices, one fancy add;
 - the engine's ``backend.index_add_rows`` (whatever it dispatches to).
 
@@ -46,6 +47,11 @@ def csc_product(out, index, rows):
     out += sparse.csc_matrix((np.ones(m, rows.dtype), index, np.arange(m + 1)), shape=(out.shape[0], m)) @ rows
 
 
+def flat_add_at(out, index, rows):
+    width = rows.shape[1]
+    np.add.at(out.reshape(-1), (index[:, None] * width + np.arange(width)).reshape(-1), rows.reshape(-1))
+
+
 def sort_segment_sum(out, index, rows):
     order = np.argsort(index, kind="stable")
     ranked = index[order]
@@ -54,7 +60,7 @@ def sort_segment_sum(out, index, rows):
 
 
 KERNELS = {"np.add.at": add_at, "CSR product": csr_product, "CSC product": csc_product,
-           "sort+reduceat": sort_segment_sum,
+           "flat np.add.at": flat_add_at, "sort+reduceat": sort_segment_sum,
            "backend.index_add_rows": backend.index_add_rows}
 
 
@@ -70,6 +76,7 @@ def main() -> None:
         ("CBOW targets+noise, batch 4096 x 6", 10_000, 24_576, 100),
         ("skip-gram pairs, batch 1024 x ~6 x 6", 10_000, 36_864, 100),
         ("small: batch 100 x 10", 10_000, 1_000, 100),
+        ("RNN LM embedding, batch 10 x 5", 10_000, 50, 100),
         ("tiny: 64 rows", 10_000, 64, 100),
     ]
     print(f"best of {args.repeats}, milliseconds (ratio: np.add.at time / kernel time)")

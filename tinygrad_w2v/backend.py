@@ -107,24 +107,33 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
     is updated in place and returned. ``source`` lets a row that feeds several indices (a broadcast
     gradient) be read where it is, without first copying it ``m`` times.
 
-    On the CPU, large updates are one sparse-matrix product ``out += S @ rows`` with the 0/1 matrix
-    ``S (n, r)``, ``S[index[i], source[i]] = 1``, stored by columns (CSC): SciPy's compiled loop then walks
-    the rows of ``rows`` in order and adds each into the rows of ``out`` it belongs to, duplicates summed in
-    one pass (about 10x faster than ``np.add.at`` on rows; see ``benchmarks/scatter_add.py``). On the GPU,
+    On the CPU, many rows into a table not much larger (the coalesced gradient of an embedding batch) are
+    one sparse-matrix product ``out += S @ rows`` with the 0/1 matrix ``S (n, r)``,
+    ``S[index[i], source[i]] = 1``, stored by columns (CSC): SciPy's compiled loop then walks the rows of
+    ``rows`` in order and adds each into the rows of ``out`` it belongs to, duplicates summed in one pass
+    (about 10x faster than ``np.add.at`` on rows). Few rows, or a large table (the product makes an
+    ``out``-sized array), are one ``np.add.at`` on the flattened arrays: NumPy's fast path for 1-D operands
+    is 4-6x faster than ``np.add.at`` on rows (see ``benchmarks/scatter_add.py``). On the GPU,
     ``cupyx.scatter_add``.
     """
     m = index.shape[0]
     if m == 0 or rows.size == 0:
         return out
-    cpu = device_of(out) == "cpu"
-    if not cpu or m < _SMALL_SCATTER or rows.ndim == 1:
-        values = rows if source is None else rows[source]
-        if cpu:
-            np.add.at(out, index, values)
-        else:
-            import cupyx
+    if device_of(out) != "cpu":
+        import cupyx
 
-            cupyx.scatter_add(out, index, values)
+        cupyx.scatter_add(out, index, rows if source is None else rows[source])
+        return out
+    n = out.shape[0]
+    if m < _SMALL_SCATTER or n > 4 * m or rows.ndim == 1 or not out.flags.c_contiguous:
+        values = rows if source is None else rows[source]
+        if rows.ndim == 1 or not out.flags.c_contiguous:
+            np.add.at(out, index, values)
+        else:  # element (i, j) of the (m, width) values goes to flat position index[i] * width + j
+            width = values[0].size
+            index = np.where(index < 0, index + n, index)
+            flat = (index[:, None] * width + np.arange(width)).reshape(-1)
+            np.add.at(out.reshape(-1), flat, values.reshape(-1))
         return out
     from scipy import sparse
 
