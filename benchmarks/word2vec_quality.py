@@ -41,12 +41,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--models", default="cbow,skipgram")
     parser.add_argument("--batch-size", type=int, default=Word2VecConfig.batch_size)
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default=Word2VecConfig.optimizer)
+    parser.add_argument("--lr", type=float, default=None, help="default: the trainer's for the optimizer")
+    parser.add_argument("--seed", type=int, default=0, help="seed of ours and of gensim")
+    parser.add_argument("--no-gensim", action="store_true", help="train only ours")
     args = parser.parse_args()
     corpus = load_ptb(data_dir(args.data), download_missing=False)
     words = corpus.vocab.decode(corpus.train)
     sentences = [s.split() + ["<eos>"] for s in " ".join(words).split(" <eos>") if s.strip()]
     for model in args.models.split(","):
-        config = Word2VecConfig(model=model, epochs=args.epochs, batch_size=args.batch_size)
+        config = Word2VecConfig(model=model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                                lr=args.lr, seed=args.seed)
         tic = time.perf_counter()
         run = train_word2vec(corpus.train, corpus.vocab.counts, config, show_progress=False)
         report(f"tinygrad_w2v {model} ({config.optimizer} lr {config.lr}, batch {config.batch_size})",
@@ -55,9 +60,11 @@ def main() -> None:
             from gensim.models import Word2Vec
         except ImportError:
             continue
+        if args.no_gensim:
+            continue
         tic = time.perf_counter()
         gensim = Word2Vec(sentences, vector_size=100, window=5, negative=5, sg=int(model == "skipgram"), workers=1,
-                          sample=1e-3, min_count=1, epochs=args.epochs, seed=1)
+                          sample=1e-3, min_count=1, epochs=args.epochs, seed=args.seed + 1)
         report(f"gensim {model}", KeyedVectors(gensim.wv.index_to_key, gensim.wv.vectors),
                time.perf_counter() - tic)
 

@@ -157,7 +157,7 @@ def test_second_window_backward_stops_at_the_detached_state() -> None:
 
 def live_nodes() -> int:
     gc.collect()
-    return sum(isinstance(o, Node) for o in gc.get_objects())
+    return sum(type(o) is Node for o in gc.get_objects())
 
 
 @pytest.mark.parametrize("detach", [True, False])
