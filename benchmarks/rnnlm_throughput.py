@@ -24,9 +24,8 @@ from pathlib import Path
 import _common  # first: one BLAS thread, set before NumPy loads OpenBLAS
 import numpy as np
 
-from tinygrad_w2v import optim
 from tinygrad_w2v.data import BPTTBatches, Vocab, ensure_ptb, load_ptb, read_tokens
-from tinygrad_w2v.models.rnnlm import RNNLM, detach_state, nll_loss
+from tinygrad_w2v.models.rnnlm import RNNLM
 from tinygrad_w2v.train.lm import LMTrainer
 
 E, H, BATCH, BPTT, LR, CLIP = 100, 100, 20, 35, 20.0, 0.25
@@ -179,21 +178,10 @@ def book_step(model: BookRnnlm, x: np.ndarray, t: np.ndarray) -> float:
 
 
 # ----- ours ------------------------------------------------------------------------------------------------
-class Ours:
-    def __init__(self, V: int):
-        self.model = RNNLM(V, E, H, cell="lstm", init="book", seed=0)
-        self.opt = optim.SGD(self.model.parameters(), lr=LR)
-        self.state = None
-
-    def step(self, x: np.ndarray, t: np.ndarray) -> float:
-        log_probs, state = self.model(x, self.state)
-        self.state = detach_state(state)
-        loss = nll_loss(log_probs, t)
-        self.model.zero_grad()
-        loss.backward()
-        optim.clip_grad_norm(self.model.parameters(), CLIP)
-        self.opt.step()
-        return loss.item()
+def _ours_stepper(V: int, train_ids: np.ndarray):
+    """The project's trainer step (forward from the carried state, loss, backward, clipping, SGD)."""
+    model = RNNLM(V, E, H, cell="lstm", init="book", seed=0)
+    return LMTrainer(model, train_ids, BATCH, BPTT, LR, clip=CLIP).step
 
 
 # ----- PyTorch ---------------------------------------------------------------------------------------------
@@ -253,7 +241,7 @@ def throughput(args: argparse.Namespace) -> None:
     windows = [w for w, _ in zip(batches, range(args.iters + 1))]
     tokens = BATCH * BPTT * args.iters
     torch = _common.import_torch()
-    makers = {"ours": lambda: Ours(V).step, "book (numpy layers)": lambda: _book_stepper(V)}
+    makers = {"ours": lambda: _ours_stepper(V, corpus.train), "book (numpy layers)": lambda: _book_stepper(V)}
     if torch is not None:
         torch.manual_seed(0)
         makers["pytorch (CPU)"] = lambda: torch_model(torch, V)

@@ -70,11 +70,12 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """``a - logsumexp(a)`` along ``axis``. VJP: ``g - softmax(a) * sum(g)``."""
     axis = _one_axis("log_softmax", axis, a)
     xp = backend.xp_of(a.data)
-    shifted, e, s = _shifted_exp(a.data, axis)
-    out = shifted - xp.log(s)
+    out, e, s = _shifted_exp(a.data, axis)
+    out -= xp.log(s)  # in place: each pass over a (tokens, vocab) array and each allocation shows
 
     def backward(g):
-        return (g - e * (g.sum(axis=axis, keepdims=True) / s),)
+        grad = e * (g.sum(axis=axis, keepdims=True) / s)
+        return (xp.subtract(g, grad, out=grad),)
 
     return result("log_softmax", out, (a,), backward)
 
