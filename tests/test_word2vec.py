@@ -211,6 +211,24 @@ def test_related_words_become_nearest(model):
         assert all(x.split("w")[0] == w.split("w")[0] for x in nearest), (w, nearest)
 
 
+def test_linear_decay_reaches_its_end_with_subsampling(monkeypatch):
+    """word2vec's learning rate decays linearly to ~0 over the whole run: the schedule's length must count
+    the examples subsampling keeps, not the corpus tokens (else the rate stops far above 0)."""
+    schedules = []
+
+    class Recorded(trainer.LinearLR):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            schedules.append(self)
+
+    monkeypatch.setattr(trainer, "LinearLR", Recorded)
+    words, ids, counts = planted_corpus()
+    config = Word2VecConfig(dim=8, window=2, batch_size=16, epochs=3, optimizer="sgd", sample=1e-2, seed=0)
+    train_word2vec(ids, counts, config, show_progress=False)
+    (schedule,) = schedules
+    assert 0.9 < schedule.steps / schedule.total_steps < 1.1, (schedule.steps, schedule.total_steps)
+
+
 # ----- checkpoints, resume, Ctrl-C -------------------------------------------------------------------
 def _interrupt_at(n_checks: int):
     """A stand-in for ``graceful_interrupt`` whose flag turns on at the ``n_checks``-th look."""

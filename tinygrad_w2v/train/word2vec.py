@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import UnigramSampler, context_target, dynamic_context_target, subsample
+from ..data import UnigramSampler, context_target, dynamic_context_target, keep_probabilities, subsample
 from ..models import CBOW, SkipGram, Word2Vec
 from ..optim import SGD, Adam, LinearLR, clip_grad_norm
 from .common import graceful_interrupt, load_checkpoint, plot_history, progress, save_checkpoint
@@ -125,8 +125,10 @@ def train_word2vec(
     model = make_model(config, len(counts))
     params = model.parameters()
     opt = SGD(params, config.lr) if config.optimizer == "sgd" else Adam(params, config.lr)
-    n_est = max(1, len(ids) - 2 * config.window)
-    steps_per_epoch = math.ceil(n_est / config.batch_size)
+    # Examples per epoch, for the progress bar and the learning-rate decay: subsampling keeps
+    # sum(keep probability) of the tokens on average.
+    kept = float(keep_probabilities(counts, config.sample)[ids].sum()) if config.sample else len(ids)
+    steps_per_epoch = math.ceil(max(1, round(kept) - 2 * config.window) / config.batch_size)
     schedule = LinearLR(opt, config.epochs * steps_per_epoch) if config.optimizer == "sgd" else None
     sampler = UnigramSampler(counts)
     run = Word2VecRun(model)
@@ -191,6 +193,8 @@ def train_word2vec(
                 save(epoch, 0)
                 run.interrupted = interrupt.requested
     if bar is not None:
+        if not run.interrupted:  # the estimate of the subsampled epochs' length was off by a few steps
+            bar.total = bar.n
         bar.close()
     if partial["window"]:
         run.history["loss"].append(float(np.mean(partial["window"])))
