@@ -9,12 +9,15 @@ process when it is installed.
 
 from __future__ import annotations
 
+# isort: off
+from _common import best_of, import_torch  # first: one thread before NumPy loads
 import argparse
 
 import numpy as np
-from _common import best_of, import_torch
 
 from tinygrad_w2v import Tensor
+
+# isort: on
 
 OPS_PER_LINK = 3
 

@@ -578,3 +578,12 @@ def test_gradcheck_checks_float32_inputs_in_float64() -> None:
     assert set(seen) == {np.dtype(np.float64)}
     assert x.grad is None  # the caller's tensor is untouched
 
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "logsumexp"])
+def test_normalising_ops_of_an_integer_tensor_are_float(op):
+    ints = np.array([[1, 2, 3], [0, -5, 7]])
+    out = getattr(Tensor(ints), op)(axis=-1)
+    expected = getattr(Tensor(ints.astype(np.float64)), op)(axis=-1)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-15)

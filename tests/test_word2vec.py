@@ -163,6 +163,27 @@ def test_index_add_rows_with_source_matches_add_at(m, sorted_source):
     np.testing.assert_allclose(backend.index_add_rows(np.zeros((50, 3, 2)), index, rows[np.arange(m) % 40]), plain)
 
 
+@pytest.mark.parametrize("m", [10, 3000])
+@pytest.mark.parametrize("n", [50, 20_000])  # a table small and large next to m: the CSC and the flat path
+def test_index_add_rows_int32_and_negative_indices(m, n):
+    rng = np.random.default_rng(n + m)
+    index = rng.integers(-n, n, m).astype(np.int32)  # int32 as the data pipeline makes them
+    rows = rng.standard_normal((m, 4))
+    expected = np.zeros((n, 4))
+    np.add.at(expected, index, rows)
+    np.testing.assert_allclose(backend.index_add_rows(np.zeros((n, 4)), index, rows), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("m", [10, 3000])
+def test_index_add_rows_refuses_out_of_range_indices(m):
+    """SciPy's sparse product does not check its indices: out of range, it would write outside ``out``."""
+    for bad in (50, -51):
+        index = np.zeros(m, np.int64)
+        index[m // 2] = bad
+        with pytest.raises(IndexError, match=f"index_add_rows: index {bad} is out of range for 50 rows"):
+            backend.index_add_rows(np.zeros((50, 3)), index, np.ones((m, 3)))
+
+
 def test_unique_rows_matches_np_unique():
     index = np.random.default_rng(0).integers(0, 30, 200)
     rows, inverse = backend.unique_rows(index, 30)

@@ -125,13 +125,18 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
         cupyx.scatter_add(out, index, rows if source is None else rows[source])
         return out
     n = out.shape[0]
+    low, high = int(index.min()), int(index.max())
+    if low < -n or high >= n:  # neither kernel below checks (SciPy's would write outside ``out``)
+        raise IndexError(f"index_add_rows: index {low if low < -n else high} is out of range for {n} rows")
+    index = index.astype(np.intp, copy=False)  # flat positions below must not overflow int32
+    if low < 0:
+        index = np.where(index < 0, index + n, index)
     if m < _SMALL_SCATTER or n > 4 * m or rows.ndim == 1 or not out.flags.c_contiguous:
         values = rows if source is None else rows[source]
         if rows.ndim == 1 or not out.flags.c_contiguous:
             np.add.at(out, index, values)
         else:  # element (i, j) of the (m, width) values goes to flat position index[i] * width + j
             width = values[0].size
-            index = np.where(index < 0, index + n, index)
             flat = (index[:, None] * width + np.arange(width)).reshape(-1)
             np.add.at(out.reshape(-1), flat, values.reshape(-1))
         return out

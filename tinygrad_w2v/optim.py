@@ -101,7 +101,8 @@ class Adam(Optimizer):
     ``v_hat = v / (1 - b2^t)`` (``torch.optim.Adam``). On ``RowSparse`` rows it is lazy, as
     ``torch.optim.SparseAdam``: only those rows' moments and values change, by
     ``p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` (eps outside the bias correction).
-    ``t`` counts the calls to ``step``."""
+    ``t`` counts the calls to ``step`` (PyTorch counts per parameter: the same whenever every parameter
+    has a gradient at every step, as in this project's trainers)."""
 
     def __init__(
         self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8

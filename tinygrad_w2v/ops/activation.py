@@ -71,6 +71,8 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     axis = _one_axis("log_softmax", axis, a)
     xp = backend.xp_of(a.data)
     out, e, s = _shifted_exp(a.data, axis)
+    if out.dtype != e.dtype:  # integer input: the result is float, as exp's
+        out = out.astype(e.dtype)
     out -= xp.log(s)  # in place: each pass over a (tokens, vocab) array and each allocation shows
 
     def backward(g):

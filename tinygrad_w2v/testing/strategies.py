@@ -40,7 +40,9 @@ def arrays(
     ``distinct=True`` makes every element differ from every other by at least 0.01 (so ``max`` has a
     unique winner that a finite-difference step of 1e-6 cannot change)."""
     if not distinct:
-        elements = st.floats(low, high, allow_nan=False, allow_infinity=False, width=np.dtype(dtype).itemsize * 8)
+        width = np.dtype(dtype).itemsize * 8
+        low, high = (float(np.dtype(dtype).type(v)) for v in (low, high))  # rounded to the dtype (hypothesis needs it)
+        elements = st.floats(low, high, allow_nan=False, allow_infinity=False, width=width)
         return hnp.arrays(dtype, shape, elements=elements)
     # Distinct values: draw distinct integers on a 0.01 grid, then scale.
     grid = st.integers(int(round(low * 100)), int(round(high * 100)))
