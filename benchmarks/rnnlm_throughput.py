@@ -37,6 +37,48 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
+def book_time_embedding(W_emb: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """TimeEmbedding.forward: one ``Embedding`` lookup per step, ``(N, T) -> (N, T, D)``."""
+    emb = np.empty((*xs.shape, W_emb.shape[1]), "f")
+    for t in range(xs.shape[1]):
+        emb[:, t] = W_emb[xs[:, t]]
+    return emb
+
+
+def book_time_embedding_backward(W_emb: np.ndarray, xs: np.ndarray, dxs: np.ndarray) -> np.ndarray:
+    """TimeEmbedding.backward: each step's ``Embedding`` zeroes its own ``(V, D)`` gradient and
+    ``np.add.at``s into it; the steps' gradients are summed."""
+    grad = np.zeros_like(W_emb)
+    for t in range(xs.shape[1]):
+        dW = np.zeros_like(W_emb)
+        np.add.at(dW, xs[:, t], dxs[:, t])
+        grad += dW
+    return grad
+
+
+def book_affine_softmax_loss(hs: np.ndarray, W: np.ndarray, b: np.ndarray, ts: np.ndarray) -> tuple[float, tuple]:
+    """TimeAffine + TimeSoftmaxWithLoss forward on ``hs (N, T, H)``: the mean loss over labels != -1, and
+    what the backward needs."""
+    N, T, H = hs.shape
+    rx = hs.reshape(N * T, H)
+    y = np.dot(rx, W) + b
+    y = np.exp(y - y.max(axis=1, keepdims=True))
+    y /= y.sum(axis=1, keepdims=True)
+    ts = ts.reshape(N * T)
+    mask = ts != -1
+    ls = np.log(y[np.arange(N * T), ts]) * mask
+    return float(-np.sum(ls) / mask.sum()), (rx, ts, y, mask, hs.shape)
+
+
+def book_affine_softmax_loss_backward(cache: tuple, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The backward of ``book_affine_softmax_loss``: ``dhs (N, T, H)``, ``dW`` and ``db``."""
+    rx, ts, dx, mask, shape = cache
+    dx[np.arange(ts.shape[0]), ts] -= 1
+    dx /= mask.sum()
+    dx *= mask[:, np.newaxis]
+    return np.dot(dx, W.T).reshape(shape), np.dot(rx.T, dx), dx.sum(axis=0)
+
+
 class BookRnnlm:
     """The book's ``Rnnlm``: TimeEmbedding -> TimeLSTM (stateful) -> TimeAffine -> TimeSoftmaxWithLoss, with
     its per-step ``Embedding``/``LSTM`` layers, ``remove_duplicate``, ``clip_grads`` and ``SGD`` as written."""
@@ -58,12 +100,8 @@ class BookRnnlm:
         W_emb, Wx, Wh, b, W_aff, b_aff = self.params
         N, T = xs.shape
         Hn = Wh.shape[0]
-        # TimeEmbedding: one Embedding layer (with its own zero gradient array) per step
-        self.emb_layers = []
-        emb = np.empty((N, T, W_emb.shape[1]), "f")
-        for t in range(T):
-            self.emb_layers.append((xs[:, t], np.zeros_like(W_emb)))
-            emb[:, t] = W_emb[xs[:, t]]
+        self.xs = xs
+        emb = book_time_embedding(W_emb, xs)
         # TimeLSTM (stateful)
         if self.h is None:
             self.h, self.c = np.zeros((N, Hn), "f"), np.zeros((N, Hn), "f")
@@ -78,33 +116,13 @@ class BookRnnlm:
             self.h = o * np.tanh(self.c)
             hs[:, t] = self.h
             self.cache.append((x, h_prev, c_prev, i, f, g, o, self.c))
-        self.hs = hs
-        # TimeAffine + TimeSoftmaxWithLoss
-        rx = hs.reshape(N * T, -1)
-        xs_ = np.dot(rx, W_aff) + b_aff
-        ts = ts.reshape(N * T)
-        mask = ts != -1
-        x_ = xs_ - xs_.max(axis=1, keepdims=True)
-        x_ = np.exp(x_)
-        x_ /= x_.sum(axis=1, keepdims=True)
-        ls = np.log(x_[np.arange(N * T), ts])
-        ls *= mask
-        self.loss_cache = (ts, x_, mask)
-        return float(-np.sum(ls) / mask.sum())
+        loss, self.loss_cache = book_affine_softmax_loss(hs, W_aff, b_aff, ts)
+        return loss
 
     def backward(self) -> None:
         W_emb, Wx, Wh, b, W_aff, b_aff = self.params
-        ts, dx, mask = self.loss_cache
-        NT = ts.shape[0]
-        dx[np.arange(NT), ts] -= 1
-        dx *= 1
-        dx /= mask.sum()
-        dx *= mask[:, np.newaxis]
-        N, T, Hn = self.hs.shape
-        rx = self.hs.reshape(N * T, -1)
-        self.grads[5][...] = np.sum(dx, axis=0)
-        self.grads[4][...] = np.dot(rx.T, dx)
-        dhs = np.dot(dx, W_aff.T).reshape(N, T, Hn)
+        dhs, self.grads[4][...], self.grads[5][...] = book_affine_softmax_loss_backward(self.loss_cache, W_aff)
+        N, T, _ = dhs.shape
         dxs = np.empty((N, T, Wx.shape[0]), "f")
         dh, dc = 0, 0
         grads = [0, 0, 0]
@@ -127,12 +145,7 @@ class BookRnnlm:
                 grads[k] += gk
         for k, gk in enumerate(grads):
             self.grads[1 + k][...] = gk
-        grad = 0
-        for t, (idx, dW) in enumerate(self.emb_layers):  # each step's Embedding.backward
-            dW[...] = 0
-            np.add.at(dW, idx, dxs[:, t])
-            grad += dW
-        self.grads[0][...] = grad
+        self.grads[0][...] = book_time_embedding_backward(W_emb, self.xs, dxs)
 
 
 def book_remove_duplicate(params: list, grads: list) -> tuple[list, list]:
@@ -284,9 +297,7 @@ class BookSimpleRnnlm:
         W_emb, Wx, Wh, b, W_aff, b_aff = self.params
         N, T = xs.shape
         self.xs = xs
-        emb = np.empty((N, T, W_emb.shape[1]), "f")
-        for t in range(T):
-            emb[:, t] = W_emb[xs[:, t]]
+        emb = book_time_embedding(W_emb, xs)
         if self.h is None:
             self.h = np.zeros((N, Wh.shape[0]), "f")
         hs = np.empty((N, T, Wh.shape[0]), "f")
@@ -296,26 +307,13 @@ class BookSimpleRnnlm:
             self.h = np.tanh(np.dot(h_prev, Wh) + np.dot(emb[:, t], Wx) + b)
             hs[:, t] = self.h
             self.cache.append((emb[:, t], h_prev, self.h))
-        self.hs = hs
-        scores = np.dot(hs.reshape(N * T, -1), W_aff) + b_aff
-        ts = ts.reshape(N * T)
-        y = np.exp(scores - scores.max(axis=1, keepdims=True))
-        y /= y.sum(axis=1, keepdims=True)
-        mask = ts != -1
-        ls = np.log(y[np.arange(N * T), ts]) * mask
-        self.loss_cache = (ts, y, mask)
-        return float(-np.sum(ls) / mask.sum())
+        loss, self.loss_cache = book_affine_softmax_loss(hs, W_aff, b_aff, ts)
+        return loss
 
     def backward(self) -> None:
         W_emb, Wx, Wh, b, W_aff, b_aff = self.params
-        ts, dx, mask = self.loss_cache
-        dx[np.arange(ts.shape[0]), ts] -= 1
-        dx /= mask.sum()
-        dx *= mask[:, np.newaxis]
-        N, T, Hn = self.hs.shape
-        self.grads[5][...] = dx.sum(axis=0)
-        self.grads[4][...] = np.dot(self.hs.reshape(N * T, -1).T, dx)
-        dhs = np.dot(dx, W_aff.T).reshape(N, T, Hn)
+        dhs, self.grads[4][...], self.grads[5][...] = book_affine_softmax_loss_backward(self.loss_cache, W_aff)
+        N, T, _ = dhs.shape
         dxs = np.empty((N, T, Wx.shape[0]), "f")
         dh, grads = 0, [0, 0, 0]
         for t in reversed(range(T)):
@@ -328,12 +326,7 @@ class BookSimpleRnnlm:
                 grads[k] += gk
         for k, gk in enumerate(grads):
             self.grads[1 + k][...] = gk
-        grad = 0
-        for t in range(T):  # each step's Embedding.backward, with its own zeroed gradient array
-            dW = np.zeros_like(W_emb)
-            np.add.at(dW, self.xs[:, t], dxs[:, t])
-            grad += dW
-        self.grads[0][...] = grad
+        self.grads[0][...] = book_time_embedding_backward(W_emb, self.xs, dxs)
 
 
 def book_small_preset(ids: np.ndarray) -> tuple[float, float]:

@@ -15,7 +15,7 @@ import pytest
 from tinygrad_w2v import Tensor, backend, concatenate, gather, scatter_add
 from tinygrad_w2v.models import CBOW
 from tinygrad_w2v.models.rnnlm import RNNLM, nll_loss
-from tinygrad_w2v.nn import Embedding, Linear, Module, Parameter
+from tinygrad_w2v.nn import Embedding, Linear, Parameter
 from tinygrad_w2v.optim import SGD, Adam, clip_grad_norm
 from tinygrad_w2v.sparse import RowSparse
 
@@ -73,12 +73,6 @@ def assert_same(results: list[tuple[np.ndarray, list[np.ndarray]]]) -> None:
     assert len(grads_gpu) == len(grads_cpu)
     for g_gpu, g_cpu in zip(grads_gpu, grads_cpu):
         np.testing.assert_allclose(g_gpu, g_cpu, **TOL)
-
-
-def f64(module: Module) -> Module:
-    for p in module.parameters():
-        p.data = p.data.astype(np.float64)
-    return module
 
 
 # ----- ops ---------------------------------------------------------------------------------------
@@ -280,7 +274,7 @@ def test_cbow_training_step_matches_cpu() -> None:
     out_w = rng.standard_normal((20, 5)) * 0.1  # nonzero, so in_embed gets a gradient too
     runs = []
     for device in DEVICES:
-        model = f64(CBOW(20, 5, rng=0))
+        model = CBOW(20, 5, rng=0).double()
         model.out_embed.weight.data = out_w.copy()
         model.to(device)
         opt = Adam(model.parameters(), lr=0.01)
@@ -305,7 +299,7 @@ def test_rnnlm_training_step_matches_cpu(cell: str) -> None:
     t[0, 1] = -1  # an ignored label
     runs = []
     for device in DEVICES:
-        model = f64(RNNLM(12, 6, 6, cell=cell, layers=2, init="torch", seed=0)).to(device)
+        model = RNNLM(12, 6, 6, cell=cell, layers=2, init="torch", seed=0).double().to(device)
         opt = SGD(model.parameters(), lr=0.5)
         state = None
         for _ in range(2):  # the second window starts from the first one's (detached) state

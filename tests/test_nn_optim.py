@@ -14,7 +14,7 @@ from tinygrad_w2v import Tensor, concatenate
 from tinygrad_w2v.nn import Dropout, Embedding, Linear, LSTMCell, Module, Parameter, RNNCell
 from tinygrad_w2v.optim import SGD, Adam, LinearLR, ReduceLROnPlateau, clip_grad_norm
 from tinygrad_w2v.sparse import RowSparse
-from tinygrad_w2v.testing import gradcheck
+from tinygrad_w2v.testing import dense, gradcheck
 
 TOL = {"rtol": 0, "atol": 1e-12}
 
@@ -23,21 +23,10 @@ def torch_or_skip() -> Any:
     return pytest.importorskip("torch")
 
 
-def f64(module: Module) -> Module:
-    """The module with float64 parameters (in place)."""
-    for p in module.parameters():
-        p.data = p.data.astype(np.float64)
-    return module
-
-
 def tt(a: np.ndarray, requires_grad: bool = False) -> Any:
     """A float64 torch tensor with a copy of ``a``."""
     torch = torch_or_skip()
     return torch.tensor(np.array(a, dtype=np.float64), requires_grad=requires_grad)
-
-
-def dense(g: Any) -> np.ndarray:
-    return g.to_dense() if isinstance(g, RowSparse) else np.asarray(g)
 
 
 # ----- modules against PyTorch ------------------------------------------------------------------
@@ -47,7 +36,7 @@ def dense(g: Any) -> np.ndarray:
 def test_linear_matches_torch(bias: bool) -> None:
     torch = torch_or_skip()
     rng = np.random.default_rng(0)
-    ours = f64(Linear(4, 3, bias=bias, rng=1))
+    ours = Linear(4, 3, bias=bias, rng=1).double()
     ref = torch.nn.Linear(4, 3, bias=bias, dtype=torch.float64)
     with torch.no_grad():
         ref.weight.copy_(tt(ours.weight.data))  # both store weight as (out_features, in_features)
@@ -73,7 +62,7 @@ def test_linear_matches_torch(bias: bool) -> None:
 def test_rnncell_matches_torch() -> None:
     torch = torch_or_skip()
     rng = np.random.default_rng(1)
-    ours = f64(RNNCell(3, 5, rng=2))
+    ours = RNNCell(3, 5, rng=2).double()
     ours.bias.data = rng.standard_normal(5)  # the default is zero; a nonzero bias is a stronger test
     ref = torch.nn.RNNCell(3, 5, dtype=torch.float64)
     with torch.no_grad():
@@ -101,7 +90,7 @@ def test_lstmcell_matches_torch() -> None:
     torch = torch_or_skip()
     rng = np.random.default_rng(2)
     H = 4
-    ours = f64(LSTMCell(3, H, rng=3))
+    ours = LSTMCell(3, H, rng=3).double()
     ours.bias.data = rng.standard_normal(4 * H)
     ref = torch.nn.LSTMCell(3, H, dtype=torch.float64)
     with torch.no_grad():  # same (4H, in) layout, gates stacked i, f, g, o in both
@@ -171,7 +160,7 @@ def test_embedding_sparse_grad_equals_dense_grad() -> None:
     u = rng.standard_normal(ids.shape + (5,))
     grads = []
     for sparse in (False, True):
-        emb = f64(Embedding(9, 5, sparse=sparse, rng=0))
+        emb = Embedding(9, 5, sparse=sparse, rng=0).double()
         out = emb(ids)
         np.testing.assert_array_equal(out.numpy(), emb.weight.data[ids])
         out.backward(u)
@@ -186,7 +175,7 @@ def test_embedding_sparse_grad_equals_dense_grad() -> None:
 
 
 def test_embedding_sparse_grads_accumulate_over_two_backwards() -> None:
-    emb = f64(Embedding(6, 2, sparse=True, rng=0))
+    emb = Embedding(6, 2, sparse=True, rng=0).double()
     emb(np.array([0, 2])).sum().backward()
     emb(np.array([2, 5])).sum().backward()
     expected = np.zeros((6, 2))

@@ -19,23 +19,12 @@ import pytest
 from tinygrad_w2v import Tensor, backend, record
 from tinygrad_w2v.data import Corpus, Vocab, load_ptb
 from tinygrad_w2v.models.rnnlm import RNNLM, detach_state, nll_loss
-from tinygrad_w2v.sparse import RowSparse
 from tinygrad_w2v.tape import Node
-from tinygrad_w2v.testing import numerical_grad
+from tinygrad_w2v.testing import dense, numerical_grad
 from tinygrad_w2v.train.common import rng_state, set_rng_state
 from tinygrad_w2v.train.lm import LMTrainer, evaluate_perplexity
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def float64(model: RNNLM) -> RNNLM:
-    for p in model.parameters():
-        p.data = p.data.astype(np.float64)
-    return model
-
-
-def dense(g) -> np.ndarray:
-    return g.to_dense() if isinstance(g, RowSparse) else np.asarray(g)
 
 
 # ----- the loss ---------------------------------------------------------------------------------------------
@@ -82,8 +71,8 @@ def test_tied_weights_need_equal_sizes() -> None:
 )
 def test_gradients_through_unrolled_steps_match_finite_differences(cell, layers, tie, dropout) -> None:
     V, B, T, size = 6, 2, 3, 3
-    model = float64(RNNLM(V, size, size, cell=cell, layers=layers, tie_weights=tie, dropout=dropout,
-                          init="torch", seed=1))
+    model = RNNLM(V, size, size, cell=cell, layers=layers, tie_weights=tie, dropout=dropout,
+                  init="torch", seed=1).double()
     rng = np.random.default_rng(2)
     x, t = rng.integers(0, V, (B, T)), rng.integers(0, V, (B, T))
     t[1, 2] = -1
@@ -110,7 +99,7 @@ def test_gradients_through_unrolled_steps_match_finite_differences(cell, layers,
 
 
 def test_a_retained_graph_backpropagates_twice_through_the_step_split() -> None:
-    model = float64(RNNLM(7, 4, 4, cell="lstm", seed=0))
+    model = RNNLM(7, 4, 4, cell="lstm", seed=0).double()
     x, t = np.random.default_rng(0).integers(0, 7, (2, 2, 4))
     loss = nll_loss(model(x)[0], t)
     loss.backward(retain_graph=True)
@@ -123,7 +112,7 @@ def test_a_retained_graph_backpropagates_twice_through_the_step_split() -> None:
 # ----- truncated BPTT: carry, detachment, bounded memory ---------------------------------------------------
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])
 def test_state_carries_from_one_window_to_the_next(cell) -> None:
-    model = float64(RNNLM(9, 5, 5, cell=cell, layers=2, seed=0))
+    model = RNNLM(9, 5, 5, cell=cell, layers=2, seed=0).double()
     x = np.random.default_rng(0).integers(0, 9, (3, 8))
     whole, _ = model(x)
     first, state = model(x[:, :5])

@@ -91,6 +91,13 @@ class Module:
             p.grad = None
         return self
 
+    def double(self) -> Module:
+        """Cast every floating parameter to float64 in place (PyTorch's ``Module.double``)."""
+        for p in self.parameters():
+            if p.data.dtype.kind == "f":
+                p.data = p.data.astype(np.float64)
+        return self
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the parameter values as NumPy arrays, keyed by dotted name (save with ``files.save_npz``):
         a snapshot on every device (the optimizers update ``p.data`` in place)."""

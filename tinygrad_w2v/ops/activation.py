@@ -38,8 +38,11 @@ def log_sigmoid(a: Tensor) -> Tensor:
 
 
 def _shifted_exp(x, axis: int):
-    """``x - max``, ``exp(x - max)`` and its sum over ``axis`` (kept): the log-sum-exp trick's pieces."""
+    """``x - max``, ``exp(x - max)`` and its sum over ``axis`` (kept): the log-sum-exp trick's pieces,
+    all floating (an integer ``x`` gives float64, as ``exp`` does)."""
     xp = backend.xp_of(x)
+    if x.dtype.kind != "f":
+        x = x.astype(xp.float64)
     top = x.max(axis=axis, keepdims=True)
     # A slice of all -inf would give -inf - -inf = nan; shift such slices by 0 instead.
     top = xp.where(xp.isfinite(top), top, 0)
@@ -71,8 +74,6 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     axis = _one_axis("log_softmax", axis, a)
     xp = backend.xp_of(a.data)
     out, e, s = _shifted_exp(a.data, axis)
-    if out.dtype != e.dtype:  # integer input: the result is float, as exp's
-        out = out.astype(e.dtype)
     out -= xp.log(s)  # in place: each pass over a (tokens, vocab) array and each allocation shows
 
     def backward(g):

@@ -38,7 +38,8 @@ def numerical_grad(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> 
     return grad
 
 
-def _dense(g: Any) -> np.ndarray:
+def dense(g: Any) -> np.ndarray:
+    """A gradient (backend array or ``RowSparse``, on any device) as a float64 NumPy array."""
     if isinstance(g, RowSparse):
         g = g.to_dense()
     return np.asarray(Tensor._wrap(g).numpy(), dtype=np.float64)
@@ -85,7 +86,7 @@ def gradcheck(
         return float(np.sum(np.asarray(fn(*args).numpy(), dtype=np.float64) * u))
 
     for k, t in enumerate(checked):
-        auto = _dense(t.grad) if t.grad is not None else np.zeros(t.shape)
+        auto = dense(t.grad) if t.grad is not None else np.zeros(t.shape)
         num = numerical_grad(scalar, t.data, eps)
         if auto.shape != num.shape:
             raise AssertionError(
