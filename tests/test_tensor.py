@@ -85,10 +85,11 @@ def test_int_ops_never_require_grad() -> None:
     assert (i * w).requires_grad  # the float operand does
 
 
-def test_tensor_from_tensor_shares_data_not_graph() -> None:
+def test_tensor_from_tensor_copies_data_not_graph() -> None:
     a = Tensor([1.0, 2.0], requires_grad=True)
-    b = Tensor(a)
-    assert b.data is a.data and not b.requires_grad and b.grad_fn is None
+    b = Tensor(a)  # torch.tensor(a) copies too
+    assert b.data is not a.data and not b.requires_grad and b.grad_fn is None
+    np.testing.assert_array_equal(b.data, a.data)
 
 
 # ----- attributes ---------------------------------------------------------------------------------------------

@@ -1,19 +1,17 @@
 """tinygrad_w2v: a small tape-based reverse-mode autograd engine over NumPy (CuPy on a GPU), with
 word2vec and RNN language-model trainers written as plain tensor expressions."""
 
-# isort: off
-from .tensor import Tensor  # first: tensor.py imports the ops and binds them as its operators
+from .function import Function
 from .ops import concatenate, gather, log_sigmoid, log_softmax, logsumexp, scatter_add, sigmoid, softmax, stack, where
 from .sparse import RowSparse
-from .tape import is_grad_enabled, no_grad, record, set_grad_enabled
+from .tape import enable_grad, is_grad_enabled, no_grad, record, set_grad_enabled
+from .tensor import Tensor, from_numpy
 from .testing import gradcheck
-
-# isort: on
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "RowSparse", "Tensor", "concatenate", "gather", "gradcheck", "is_grad_enabled", "log_sigmoid",
-    "log_softmax", "logsumexp", "no_grad", "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax",
-    "stack", "where",
+    "Function", "RowSparse", "Tensor", "concatenate", "enable_grad", "from_numpy", "gather", "gradcheck",
+    "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "no_grad", "record", "scatter_add",
+    "set_grad_enabled", "sigmoid", "softmax", "stack", "where",
 ]

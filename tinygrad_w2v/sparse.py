@@ -38,6 +38,15 @@ class RowSparse:
         backend.index_add_rows(summed, inverse.reshape(-1), self.values)
         return RowSparse(rows, summed, self.shape)
 
+    def astype(self, dtype: Any) -> RowSparse:
+        """The same rows with values cast to ``dtype`` (a gradient takes its tensor's dtype)."""
+        return RowSparse(self.indices, self.values.astype(dtype), self.shape)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        """``np.asarray(row_sparse)`` is the dense array (as a NumPy array, from any device)."""
+        dense = backend.to_numpy(self.to_dense())
+        return dense if dtype is None else dense.astype(dtype)
+
     def copy(self) -> RowSparse:
         return RowSparse(self.indices.copy(), self.values.copy(), self.shape)
 

@@ -1,6 +1,11 @@
 """Every differentiable op, grouped by family. Each op computes its forward with the backend's array
-module and records one tape node whose ``backward`` returns the vector-Jacobian product per input."""
+module and records one tape node whose ``backward`` returns the vector-Jacobian product per input.
 
+This is also the one place where the ops become ``Tensor``'s operators and methods: ``tensor.py`` knows
+nothing of them, so the dependencies point one way (``ops`` -> ``tensor`` -> ``tape`` -> ``backend``).
+"""
+
+from ..tensor import Tensor
 from .activation import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 from .elementwise import add, compare, div, exp, log, mul, neg, pow, relu, rpow, sub, tanh, to_device, where
 from .index import gather, getitem, scatter_add
@@ -13,3 +18,34 @@ __all__ = [
     "logsumexp", "matmul", "max", "mean", "mul", "neg", "pow", "relu", "reshape", "rpow", "scatter_add", "sigmoid",
     "softmax", "stack", "sub", "sum", "tanh", "to_device", "transpose", "where",
 ]
+
+
+def _to(self: Tensor, device: str) -> Tensor:
+    """A copy on ``device`` that keeps ``requires_grad``; the copy is differentiable."""
+    from ..backend import check_device
+
+    return to_device(self, check_device(device))
+
+
+def _bind() -> None:
+    """Attach the ops to ``Tensor``. The forward operators are the op functions themselves (one Python call
+    less per op than a wrapper method); the reflected ones swap their operands."""
+    T = Tensor
+    T.__add__, T.__sub__, T.__mul__, T.__truediv__, T.__matmul__ = add, sub, mul, div, matmul
+    T.__radd__ = lambda self, other: add(other, self)
+    T.__rsub__ = lambda self, other: sub(other, self)
+    T.__rmul__ = lambda self, other: mul(other, self)
+    T.__rtruediv__ = lambda self, other: div(other, self)
+    T.__rmatmul__ = lambda self, other: matmul(other, self)
+    T.__neg__, T.__pow__, T.__rpow__, T.__getitem__ = neg, pow, rpow, getitem
+    # Comparisons give boolean tensors that never require grad (masks for ``where``).
+    for kind in ("lt", "le", "gt", "ge", "eq", "ne"):
+        setattr(T, f"__{kind}__", lambda self, other, kind=kind: compare(kind, self, other))
+    T.T = property(transpose, doc="The tensor with its axes reversed.")
+    T.to = _to
+    for op in (sum, mean, max, reshape, transpose, exp, log, tanh, relu, sigmoid, log_sigmoid, softmax, log_softmax,
+               logsumexp, gather):
+        setattr(T, op.__name__, op)
+
+
+_bind()

@@ -19,20 +19,20 @@ def _exp_neg_abs(x):
 
 def sigmoid(a: Tensor) -> Tensor:
     """``1 / (1 + exp(-a))``, as ``1/(1+e)`` for a >= 0 and ``e/(1+e)`` for a < 0 with ``e = exp(-|a|)``."""
-    xp = backend.xp_of(a.data)
-    e = _exp_neg_abs(a.data)
-    out = xp.where(a.data >= 0, 1, e) / (1 + e)
+    xp = backend.xp_of(a._data)
+    e = _exp_neg_abs(a._data)
+    out = xp.where(a._data >= 0, 1, e) / (1 + e)
     return result("sigmoid", out, (a,), lambda g: (g * out * (1 - out),))
 
 
 def log_sigmoid(a: Tensor) -> Tensor:
     """``log(sigmoid(a)) = min(a, 0) - log1p(exp(-|a|))``; its derivative is ``sigmoid(-a)``."""
-    xp = backend.xp_of(a.data)
-    e = _exp_neg_abs(a.data)
-    out = xp.minimum(a.data, 0) - xp.log1p(e)
+    xp = backend.xp_of(a._data)
+    e = _exp_neg_abs(a._data)
+    out = xp.minimum(a._data, 0) - xp.log1p(e)
 
     def backward(g):
-        return (g * (xp.where(a.data >= 0, e, 1) / (1 + e)),)
+        return (g * (xp.where(a._data >= 0, e, 1) / (1 + e)),)
 
     return result("log_sigmoid", out, (a,), backward)
 
@@ -60,7 +60,7 @@ def _one_axis(op: str, axis: int, a: Tensor) -> int:
 def softmax(a: Tensor, axis: int = -1) -> Tensor:
     """``exp(a) / sum(exp(a))`` along ``axis``. VJP: ``y * (g - sum(g * y))``."""
     axis = _one_axis("softmax", axis, a)
-    _, e, s = _shifted_exp(a.data, axis)
+    _, e, s = _shifted_exp(a._data, axis)
     out = e / s
 
     def backward(g):
@@ -72,8 +72,8 @@ def softmax(a: Tensor, axis: int = -1) -> Tensor:
 def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
     """``a - logsumexp(a)`` along ``axis``. VJP: ``g - softmax(a) * sum(g)``."""
     axis = _one_axis("log_softmax", axis, a)
-    xp = backend.xp_of(a.data)
-    out, e, s = _shifted_exp(a.data, axis)
+    xp = backend.xp_of(a._data)
+    out, e, s = _shifted_exp(a._data, axis)
     out -= xp.log(s)  # in place: each pass over a (tokens, vocab) array and each allocation shows
 
     def backward(g):
@@ -86,14 +86,14 @@ def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
 def logsumexp(a: Tensor, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False) -> Tensor:
     """``log(sum(exp(a)))`` over ``axis``. VJP: ``g * softmax(a)``."""
     axes = normalize_axes("logsumexp", axis, a.ndim)
-    xp = backend.xp_of(a.data)
-    top = a.data.max(axis=axes, keepdims=True) if a.size else xp.zeros(keepdims_shape(a.shape, axes), a.dtype)
+    xp = backend.xp_of(a._data)
+    top = a._data.max(axis=axes, keepdims=True) if a.size else xp.zeros(keepdims_shape(a.shape, axes), a.dtype)
     top = xp.where(xp.isfinite(top), top, 0)
     with backend.quiet_floats(xp):
-        lse = top + xp.log(xp.exp(a.data - top).sum(axis=axes, keepdims=True))
+        lse = top + xp.log(xp.exp(a._data - top).sum(axis=axes, keepdims=True))
     out = lse if keepdims else lse.reshape([n for i, n in enumerate(a.shape) if i not in axes])
 
     def backward(g):
-        return (g.reshape(lse.shape) * xp.exp(a.data - lse),)
+        return (g.reshape(lse.shape) * xp.exp(a._data - lse),)
 
     return result("logsumexp", out, (a,), backward)

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .. import backend, tape
-from ..tape import Node
+import numpy as np
+
+from .. import backend
+from ..tape import Node, _state
 from ..tensor import Tensor
 
 _new = object.__new__
+_weak = weakref.ref
 
 
 def lift(x: Any, like: Tensor | None = None) -> Tensor:
-    """``x`` as a tensor. Python numbers take ``like``'s float dtype (so ``x32 * 2.0`` stays float32)."""
+    """``x`` as a constant tensor, copied (a later change to the caller's array cannot reach a gradient).
+
+    Python numbers follow PyTorch's promotion against ``like``: they take a float tensor's dtype (so
+    ``x32 * 2.0`` stays float32), and a float combined with an integer or boolean tensor is float32."""
     if isinstance(x, Tensor):
         return x
-    if like is not None:
-        xp = backend.xp_of(like.data)
-        if isinstance(x, (int, float)) and not isinstance(x, bool) and like.data.dtype.kind == "f":
-            return Tensor._wrap(xp.asarray(x, dtype=like.data.dtype))
-        return Tensor._wrap(backend.to_device(x, like.device) if hasattr(x, "shape") else xp.asarray(x))
-    return Tensor(x)
+    if like is None:
+        return Tensor(x)
+    xp = backend.xp_of(like._data)
+    kind = like._data.dtype.kind
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        if kind == "f":
+            return Tensor._wrap(xp.asarray(x, dtype=like._data.dtype))
+        if isinstance(x, float):
+            return Tensor._wrap(xp.asarray(x, dtype=np.float32))
+    if hasattr(x, "shape"):
+        return Tensor._wrap(backend.to_device(x, like.device).copy())
+    return Tensor._wrap(xp.asarray(x))
 
 
 def same_device(op: str, *tensors: Tensor) -> None:
@@ -39,12 +52,15 @@ def result(op: str, data: Any, inputs: tuple[Tensor, ...], backward: Callable) -
     a gradient of a broadcast shape is summed back to its input's shape by the replay (``unbroadcast``).
     """
     out = _new(Tensor)  # Tensor._wrap(data), inlined: this runs once per op
-    out.data = data
-    if tape._grad_enabled:
+    out._data = data
+    if _state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
+                node = out.grad_fn = Node(op, inputs, backward, data)
                 out.requires_grad = True
-                out.grad_fn = Node(op, inputs, backward, data.shape)
+                used_by = _weak(node)  # lets Tensor.data protect what this node will need
+                for t in inputs:
+                    t._used_by = used_by
                 break
     return out
 

@@ -26,7 +26,7 @@ def add(a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         a, b = _operands(a, b)
     try:
-        out = a.data + b.data
+        out = a._data + b._data
     except (ValueError, TypeError) as e:
         raise _failed("add", a, b) from e
 
@@ -40,7 +40,7 @@ def sub(a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         a, b = _operands(a, b)
     try:
-        out = a.data - b.data
+        out = a._data - b._data
     except (ValueError, TypeError) as e:
         raise _failed("sub", a, b) from e
 
@@ -54,14 +54,14 @@ def mul(a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         a, b = _operands(a, b)
     try:
-        out = a.data * b.data
+        out = a._data * b._data
     except (ValueError, TypeError) as e:
         raise _failed("mul", a, b) from e
 
     def backward(g):
         return (
-            g * b.data if a.requires_grad else None,
-            g * a.data if b.requires_grad else None,
+            g * b._data if a.requires_grad else None,
+            g * a._data if b.requires_grad else None,
         )
 
     return result("mul", out, (a, b), backward)
@@ -71,12 +71,12 @@ def div(a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         a, b = _operands(a, b)
     try:
-        out = a.data / b.data
+        out = a._data / b._data
     except (ValueError, TypeError) as e:
         raise _failed("div", a, b) from e
 
     def backward(g):
-        ga = g / b.data
+        ga = g / b._data
         # d(a/b)/db = -a/b^2 = -(a/b)/b
         return (
             ga if a.requires_grad else None,
@@ -87,17 +87,17 @@ def div(a: Any, b: Any) -> Tensor:
 
 
 def neg(a: Tensor) -> Tensor:
-    return result("neg", -a.data, (a,), lambda g: (-g,))
+    return result("neg", -a._data, (a,), lambda g: (-g,))
 
 
 def pow(a: Tensor, exponent: float) -> Tensor:
     """``a ** exponent`` for a Python-number exponent."""
     if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
-    out = a.data**exponent
+    out = a._data**exponent
 
     def backward(g):
-        return (g * exponent * a.data ** (exponent - 1),)
+        return (g * exponent * a._data ** (exponent - 1),)
 
     return result("pow", out, (a,), backward)
 
@@ -105,56 +105,56 @@ def pow(a: Tensor, exponent: float) -> Tensor:
 def rpow(a: Tensor, base: Any) -> Tensor:
     """``base ** a`` for a Python-number or array ``base`` (``Tensor.__rpow__``); d/da = ``base ** a * log(base)``."""
     b = lift(base, a)
-    xp = backend.xp_of(a.data)
+    xp = backend.xp_of(a._data)
     try:
-        out = b.data**a.data
+        out = b._data**a._data
     except (ValueError, TypeError) as e:
         raise _failed("rpow", b, a) from e
 
     def backward(g):
         with backend.quiet_floats(xp):  # base 0 with exponent >= 0: gradient 0 as in PyTorch, not 0 * log 0
-            return None, xp.where((b.data == 0) & (a.data >= 0), 0, g * out * xp.log(b.data))
+            return None, xp.where((b._data == 0) & (a._data >= 0), 0, g * out * xp.log(b._data))
 
     return result("rpow", out, (b, a), backward)
 
 
 def exp(a: Tensor) -> Tensor:
-    out = backend.xp_of(a.data).exp(a.data)
+    out = backend.xp_of(a._data).exp(a._data)
     return result("exp", out, (a,), lambda g: (g * out,))
 
 
 def log(a: Tensor) -> Tensor:
     """Natural log; ``log(0)`` is ``-inf`` as in NumPy (no warning)."""
-    xp = backend.xp_of(a.data)
+    xp = backend.xp_of(a._data)
     with backend.quiet_floats(xp):
-        out = xp.log(a.data)
+        out = xp.log(a._data)
 
     def backward(g):
         with backend.quiet_floats(xp):  # the gradient at 0 is inf, as in PyTorch, without a warning
-            return (g / a.data,)
+            return (g / a._data,)
 
     return result("log", out, (a,), backward)
 
 
 def tanh(a: Tensor) -> Tensor:
-    out = backend.xp_of(a.data).tanh(a.data)
+    out = backend.xp_of(a._data).tanh(a._data)
     return result("tanh", out, (a,), lambda g: (g * (1 - out * out),))
 
 
 def relu(a: Tensor) -> Tensor:
-    mask = a.data > 0
-    return result("relu", a.data * mask, (a,), lambda g: (g * mask,))
+    mask = a._data > 0
+    return result("relu", a._data * mask, (a,), lambda g: (g * mask,))
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``cond`` holds, else ``b`` (broadcast together); no gradient flows to ``cond``."""
     a, b = _operands(a, b)
-    c = cond.data if isinstance(cond, Tensor) else backend.xp_of(a.data).asarray(cond)
-    xp = backend.xp_of(a.data)
+    c = cond._data if isinstance(cond, Tensor) else backend.xp_of(a._data).asarray(cond)
+    xp = backend.xp_of(a._data)
     if c.dtype != bool:
         raise TypeError(f"where: the condition must be boolean, got dtype {c.dtype} with shape {c.shape}")
     try:
-        out = xp.where(c, a.data, b.data)
+        out = xp.where(c, a._data, b._data)
     except (ValueError, TypeError) as e:
         raise broadcast_error("where", c.shape, a.shape, b.shape) from e
 
@@ -176,7 +176,7 @@ def compare(kind: str, a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         a, b = _operands(a, b)
     try:
-        return Tensor._wrap(getattr(backend.xp_of(a.data), _COMPARE[kind])(a.data, b.data))
+        return Tensor._wrap(getattr(backend.xp_of(a._data), _COMPARE[kind])(a._data, b._data))
     except (ValueError, TypeError) as e:
         raise _failed(kind, a, b) from e
 
@@ -184,5 +184,5 @@ def compare(kind: str, a: Any, b: Any) -> Tensor:
 def to_device(a: Tensor, device: str) -> Tensor:
     """A copy of ``a`` on ``device``; the gradient travels back to ``a``'s device."""
     src = a.device
-    out = backend.to_device(a.data, device)
+    out = backend.to_device(a._data, device)
     return result("to", out, (a,), lambda g: (backend.to_device(g, src),))

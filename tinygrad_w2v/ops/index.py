@@ -18,10 +18,11 @@ from .base import lift, result, same_device
 
 def _index_array(op: str, index: Any, x: Tensor, axis: int) -> Any:
     """``index`` as an integer array on ``x``'s device with every entry in ``[-n, n)`` for ``n = x.shape[axis]``."""
-    idx = index.data if isinstance(index, Tensor) else index
-    if backend.device_of(idx) != x.device:
-        idx = backend.to_device(idx, x.device)
-    idx = backend.xp_of(x.data).asarray(idx)
+    given = index._data if isinstance(index, Tensor) else index
+    idx = backend.to_device(given, x.device) if backend.device_of(given) != x.device else given
+    idx = backend.xp_of(x._data).asarray(idx)
+    if idx is given:  # the backward must see the indices the forward saw, whatever the caller does later
+        idx = idx.copy()
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer array, got dtype {idx.dtype} with shape {idx.shape}")
     n = x.shape[axis]
@@ -87,7 +88,7 @@ def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
     """
     axis = _axis("gather", axis, x.ndim)
     idx = _index_array("gather", index, x, axis)
-    out = backend.xp_of(x.data).take(x.data, idx, axis=axis)
+    out = backend.xp_of(x._data).take(x._data, idx, axis=axis)
 
     def backward(g):
         if x.sparse_grad and axis == 0 and x.grad_fn is None:
@@ -114,8 +115,8 @@ def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
             f"scatter_add: src has shape {src.shape} but x of shape {x.shape} with index of shape {idx.shape} "
             f"along axis {axis} needs {expected}"
         )
-    xp = backend.xp_of(x.data)
-    out = x.data + _scatter_rows(x.shape, axis, idx, src.data.astype(x.dtype, copy=False))
+    xp = backend.xp_of(x._data)
+    out = x._data + _scatter_rows(x.shape, axis, idx, src._data.astype(x.dtype, copy=False))
 
     def backward(g):
         return g, (xp.take(g, idx, axis=axis) if src.requires_grad else None)
@@ -133,15 +134,15 @@ def getitem(x: Tensor, key: Any) -> Tensor:
 
     The gradient is a scatter-add, so repeated indices accumulate."""
     parts = key if isinstance(key, tuple) else (key,)
-    parts = tuple(p.data if isinstance(p, Tensor) else p for p in parts)
-    if x.device == "cuda":
-        parts = tuple(backend.to_device(p, "cuda") if hasattr(p, "shape") else p for p in parts)
+    parts = tuple(p._data if isinstance(p, Tensor) else p for p in parts)
+    # Index arrays are copied (moved to the GPU for a GPU tensor): the backward must see what the forward saw.
+    parts = tuple(backend.to_device(p, x.device).copy() if hasattr(p, "shape") else p for p in parts)
     key = parts if isinstance(key, tuple) else parts[0]
     try:
-        out = x.data[key]
+        out = x._data[key]
     except IndexError as e:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from e
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x._data)
     advanced = _is_advanced(key)
 
     def backward(g):

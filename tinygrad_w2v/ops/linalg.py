@@ -15,7 +15,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     like = a if isinstance(a, Tensor) else b
     a, b = lift(a, like), lift(b, like)
     same_device("matmul", a, b)
-    A, B = a.data, b.data
+    A, B = a._data, b._data
     inner_b = B.shape[-2] if B.ndim > 1 else (B.shape[0] if B.ndim else None)
     if A.ndim == 0 or B.ndim == 0 or A.shape[-1] != inner_b:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} are not aligned for a matrix product")

@@ -13,9 +13,9 @@ Axis = int | tuple[int, ...] | None
 
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes("sum", axis, a.ndim)
-    out = a.data.sum(axis=axes, keepdims=keepdims)
+    out = a._data.sum(axis=axes, keepdims=keepdims)
     kshape = keepdims_shape(a.shape, axes)
-    xp = backend.xp_of(a.data)
+    xp = backend.xp_of(a._data)
 
     def backward(g):
         return (xp.broadcast_to(g.reshape(kshape), a.shape),)
@@ -26,9 +26,9 @@ def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes("mean", axis, a.ndim)
     count = math.prod(a.shape[i] for i in axes)
-    out = a.data.mean(axis=axes, keepdims=keepdims)
+    out = a._data.mean(axis=axes, keepdims=keepdims)
     kshape = keepdims_shape(a.shape, axes)
-    xp = backend.xp_of(a.data)
+    xp = backend.xp_of(a._data)
 
     def backward(g):
         return (xp.broadcast_to(g.reshape(kshape) / count, a.shape),)
@@ -42,11 +42,11 @@ def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     if a.size == 0:
         raise ValueError(f"max: cannot reduce a tensor of shape {a.shape} with no elements")
     kshape = keepdims_shape(a.shape, axes)
-    top = a.data.max(axis=axes, keepdims=True)
+    top = a._data.max(axis=axes, keepdims=True)
     out = top if keepdims else top.reshape([n for i, n in enumerate(a.shape) if i not in axes])
 
     def backward(g):
-        hit = a.data == top
+        hit = a._data == top
         return (hit * (g.reshape(kshape) / hit.sum(axis=axes, keepdims=True)),)
 
     return result("max", out, (a,), backward)

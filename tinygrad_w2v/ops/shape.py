@@ -17,7 +17,7 @@ def reshape(a: Tensor, *shape: int | tuple[int, ...]) -> Tensor:
     """``a`` with a new shape of the same size (one dimension may be -1)."""
     shape = _shape_args(shape)
     try:
-        out = a.data.reshape(shape)
+        out = a._data.reshape(shape)
     except ValueError as e:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} (size {a.size}) into {shape}") from e
     return result("reshape", out, (a,), lambda g: (g.reshape(a.shape),))
@@ -30,7 +30,7 @@ def transpose(a: Tensor, *axes: int | tuple[int, ...]) -> Tensor:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of shape {a.shape}")
     axes = tuple(ax % a.ndim for ax in axes)
     inverse = tuple(sorted(range(a.ndim), key=axes.__getitem__))
-    return result("transpose", a.data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
+    return result("transpose", a._data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -39,9 +39,9 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
     same_device("concatenate", *tensors)
-    xp = backend.xp_of(tensors[0].data)
+    xp = backend.xp_of(tensors[0]._data)
     try:
-        out = xp.concatenate([t.data for t in tensors], axis=axis)
+        out = xp.concatenate([t._data for t in tensors], axis=axis)
     except ValueError as e:
         shapes = ", ".join(str(t.shape) for t in tensors)
         raise ValueError(f"concatenate: shapes {shapes} do not match along any axis but {axis}") from e
@@ -70,8 +70,8 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
         shapes = ", ".join(str(t.shape) for t in tensors)
         raise ValueError(f"stack: all tensors must have one shape; got {shapes}")
     same_device("stack", *tensors)
-    xp = backend.xp_of(tensors[0].data)
-    out = xp.stack([t.data for t in tensors], axis=axis)
+    xp = backend.xp_of(tensors[0]._data)
+    out = xp.stack([t._data for t in tensors], axis=axis)
     ax = axis % out.ndim
 
     def backward(g):

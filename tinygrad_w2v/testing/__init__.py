@@ -87,7 +87,7 @@ def gradcheck(
 
     for k, t in enumerate(checked):
         auto = dense(t.grad) if t.grad is not None else np.zeros(t.shape)
-        num = numerical_grad(scalar, t.data, eps)
+        num = numerical_grad(scalar, t._data, eps)
         if auto.shape != num.shape:
             raise AssertionError(
                 f"gradcheck: {op} gave a gradient of shape {auto.shape} for input {k} of shape {num.shape}"
