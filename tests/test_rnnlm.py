@@ -260,7 +260,10 @@ def test_demo_prints_its_lines(tmp_path) -> None:
     assert any(re.fullmatch(r"epoch 2/2: train perplexity \d+\.\d\d", line) for line in lines)
     assert any(line.startswith("generated (5 words after") for line in lines)
     plot = [line for line in lines if line.startswith("plot: ")]
-    assert plot and Path(plot[0][6:]).is_file()
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert plot and Path(plot[0][6:]).is_file()
+    else:  # the demo still trains and says why there is no picture
+        assert not plot and any("matplotlib is not installed" in line for line in lines)
     assert (tmp_path / "out" / "checkpoint.npz").is_file()
     assert re.fullmatch(r"throughput: \d+ tokens/s", lines[-1])
 

@@ -20,7 +20,8 @@ def lift(x: Any, like: Tensor | None = None) -> Tensor:
     """``x`` as a constant tensor, copied (a later change to the caller's array cannot reach a gradient).
 
     Python numbers follow PyTorch's promotion against ``like``: they take a float tensor's dtype (so
-    ``x32 * 2.0`` stays float32), and a float combined with an integer or boolean tensor is float32."""
+    ``x32 * 2.0`` stays float32), an int takes an integer tensor's dtype, and a float combined with an
+    integer or boolean tensor is float32."""
     if isinstance(x, Tensor):
         return x
     if like is None:
@@ -28,7 +29,7 @@ def lift(x: Any, like: Tensor | None = None) -> Tensor:
     xp = backend.xp_of(like._data)
     kind = like._data.dtype.kind
     if isinstance(x, (int, float)) and not isinstance(x, bool):
-        if kind == "f":
+        if kind == "f" or kind in "iu" and isinstance(x, int):
             return Tensor._wrap(xp.asarray(x, dtype=like._data.dtype))
         if isinstance(x, float):
             return Tensor._wrap(xp.asarray(x, dtype=np.float32))

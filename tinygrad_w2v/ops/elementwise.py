@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 from .base import broadcast_error, lift, result, same_device
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Lift a Python number or array operand to a constant tensor like the other operand."""
+    """Lift a Python number or array operand to a constant tensor like the other operand. As in PyTorch,
+    an integer or boolean tensor combined with a Python float computes in float32."""
     if isinstance(a, Tensor):
-        return a, lift(b, a)
-    return lift(a, b), b
+        a, b = _float32_if_int(a, b), lift(b, a)
+    else:
+        a, b = lift(a, b), _float32_if_int(b, a)
+    return a, b
+
+
+def _float32_if_int(t: Tensor, number: Any) -> Tensor:
+    if isinstance(number, float) and t._data.dtype.kind in "iub":
+        return Tensor._wrap(t._data.astype(np.float32))
+    return t
 
 
 def _failed(op: str, a: Tensor, b: Tensor) -> Exception:
