@@ -3,6 +3,9 @@ contract as the built-in ops, and property-tested the way docs/internals.md show
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -204,3 +207,14 @@ def test_matches_torch_autograd_function_on_the_same_op() -> None:
 def test_property_user_ops_against_finite_differences(x, k) -> None:
     assert_grad_matches(Cube.apply, x)
     assert_grad_matches(lambda t: ScaledSoftplus.apply(t, float(k)), x)
+
+
+def test_the_example_in_the_internals_doc_runs_and_passes() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "internals.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    (example,) = [b for b in blocks if "(Function):" in b]
+    namespace: dict = {}
+    exec(compile(example, "docs/internals.md", "exec"), namespace)
+    namespace["test_softplus_grad"]()
+    x = Tensor(np.array([-30.0, 0.0, 2.0]), requires_grad=True)
+    assert gradcheck(namespace["Softplus"].apply, x)
