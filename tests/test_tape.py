@@ -26,7 +26,7 @@ def _counting_identity(calls: list[str], label: str):
     """A custom op (the way docs/internals.md adds one) whose backward logs its label when it runs."""
 
     def op(x: Tensor) -> Tensor:
-        def backward(g: Any) -> tuple[Any]:
+        def backward(g: Any, out: Any, x: Any) -> tuple[Any]:
             calls.append(label)
             return (g,)
 
@@ -243,7 +243,7 @@ def test_released_custom_op_frees_its_saved_array() -> None:
         saved = np.full(1000, 2.0)  # only the backward closure holds it
         refs.append(weakref.ref(saved))
 
-        def backward(g: Any) -> tuple[Any]:
+        def backward(g: Any, out: Any, x: Any) -> tuple[Any]:
             return (g * saved[:3],)
 
         return result("saving_op", t.data * 1.0, (t,), backward)

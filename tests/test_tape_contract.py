@@ -110,21 +110,21 @@ def test_optimizer_step_between_two_backwards_of_a_retained_graph_raises() -> No
 # ----- the gradient contract ------------------------------------------------------------------------
 def test_a_gradient_of_the_wrong_shape_from_an_op_raises_naming_op_input_and_shapes() -> None:
     x = Tensor(np.ones((2, 3)), requires_grad=True, name="x")
-    y = result("bad_op", x._data * 2, (x,), lambda g: (np.ones((3, 2)),))
+    y = result("bad_op", x._data * 2, (x,), lambda g, out, x: (np.ones((3, 2)),))
     with pytest.raises(RuntimeError, match=r"'bad_op'.*shape \(3, 2\).*'x'.*expected shape \(2, 3\)"):
         y.sum().backward()
 
 
 def test_a_gradient_with_broadcast_axes_is_summed_to_the_input_shape() -> None:
     x = Tensor(np.ones(3), requires_grad=True)
-    y = result("widening_op", x._data * 2, (x,), lambda g: (np.ones((4, 3)),))
+    y = result("widening_op", x._data * 2, (x,), lambda g, out, x: (np.ones((4, 3)),))
     y.sum().backward()
     np.testing.assert_array_equal(x.grad, [4.0, 4.0, 4.0])
 
 
 def test_a_gradient_of_another_dtype_is_cast_to_the_input_dtype() -> None:
     x = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
-    y = result("f64_op", x._data * 2, (x,), lambda g: (np.ones(3, dtype=np.float64),))
+    y = result("f64_op", x._data * 2, (x,), lambda g, out, x: (np.ones(3, dtype=np.float64),))
     y.sum().backward()
     assert x.grad.dtype == np.float32
 

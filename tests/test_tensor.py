@@ -542,11 +542,11 @@ def test_broadcasting_failure_names_the_op_and_shapes(op: str) -> None:
 # ----- gradcheck ----------------------------------------------------------------------------------------------
 def _cube_with_wrong_backward(x: Tensor) -> Tensor:
     """x**3 with the derivative 3x instead of 3x**2: a deliberately wrong op, added as docs/internals.md shows."""
-    return result("bad_cube", x.data**3, (x,), lambda g: (g * 3 * x.data,))
+    return result("bad_cube", x.data**3, (x,), lambda g, out, x: (g * 3 * x,))
 
 
 def _cube(x: Tensor) -> Tensor:
-    return result("cube", x.data**3, (x,), lambda g: (g * 3 * x.data**2,))
+    return result("cube", x.data**3, (x,), lambda g, out, x: (g * 3 * x**2,))
 
 
 def test_gradcheck_passes_a_correct_custom_op() -> None:

@@ -59,7 +59,6 @@ def test_renders_real_svg_and_png(tmp_path: Path) -> None:
     assert svg.lstrip().startswith("<?xml") and "log_softmax" in svg and "<svg" in svg
     png = Path(graph.render(tmp_path / "g", format="png", cleanup=True)).read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
-    assert "matmul" in loss._repr_svg_()
 
 
 def test_wengert_list_is_in_execution_order_with_shapes() -> None:

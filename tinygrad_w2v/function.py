@@ -66,6 +66,12 @@ class Function:
     def backward(ctx: FunctionCtx, *grads: Any) -> Any:
         raise NotImplementedError("a Function subclass must define a static backward(ctx, *grads)")
 
+    @staticmethod
+    def jvp(ctx: FunctionCtx, *tangents: Any) -> Any:
+        """Optional forward-mode rule: the output's tangent from one tangent (a Tensor, or None) per
+        argument of ``apply``. Without it, ``jvp``/``jacfwd`` through the op raise an error naming it."""
+        raise NotImplementedError
+
     @classmethod
     def apply(cls, *args: Any) -> Tensor:
         """Run ``forward`` without recording, then record one node whose backward calls ``backward``."""
@@ -83,24 +89,40 @@ class Function:
             raise TypeError(f"{op}.forward must return one Tensor or array, got {type(out).__name__}")
         positions = [k for k, a in enumerate(args) if isinstance(a, Tensor)]
 
-        def backward(g: Any) -> tuple[Any, ...]:
-            with no_grad():
-                grads = cls.backward(ctx, Tensor._wrap(g))
+        def vjp(g: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+            if isinstance(g, Tensor):  # create_graph: the user's backward is recorded like any expression
+                grads = cls.backward(ctx, g)
+            else:
+                with no_grad():
+                    grads = cls.backward(ctx, Tensor._wrap(g))
             grads = grads if isinstance(grads, tuple) else (grads,)
             if len(grads) != len(args):
                 raise RuntimeError(
                     f"{op}.backward returned {len(grads)} gradient(s); expected {len(args)}, one per argument "
                     f"of apply (None for an argument without a gradient)"
                 )
-            return tuple(_array(op, k, grads[k]) for k in positions)
+            return tuple(_keep(op, k, grads[k], isinstance(g, Tensor)) for k in positions)
 
-        return result(op, data, tuple(args[k] for k in positions), backward)
+        def jvp(tangents: tuple[Any, ...], out: Any, *inputs: Any) -> Any:
+            if cls.jvp is Function.jvp:
+                raise RuntimeError(f"op '{op}' has no forward-mode rule: define a static jvp(ctx, *tangents)")
+            given = iter(tangents)
+            full = [_as_tensor(next(given)) if k in positions else None for k in range(len(args))]
+            return _keep(op, 0, cls.jvp(ctx, *full), isinstance(out, Tensor))
+
+        return result(op, data, tuple(args[k] for k in positions), vjp, jvp)
 
 
-def _array(op: str, k: int, g: Any) -> Any:
-    if g is None or hasattr(g, "shape") and not isinstance(g, Tensor):
-        return g
+def _as_tensor(t: Any) -> Tensor | None:
+    return t if t is None or isinstance(t, Tensor) else Tensor._wrap(t)
+
+
+def _keep(op: str, k: int, g: Any, as_tensor: bool) -> Any:
+    """A gradient or tangent the user returned, as the replay wants it: a Tensor when recording, else an array."""
+    if g is None:
+        return None
     if isinstance(g, Tensor):
-        return g._data
+        return g if as_tensor else g._data
+    if hasattr(g, "shape") and hasattr(g, "dtype"):
+        return Tensor._wrap(g) if as_tensor else g
     raise TypeError(f"{op}.backward returned a {type(g).__name__} for input {k}; expected a Tensor, an array or None")
-

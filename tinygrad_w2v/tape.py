@@ -37,6 +37,7 @@ class _ThreadState(threading.local):
 
     grad_enabled = True
     recorders: tuple[list[Node], ...] = ()
+    levels: tuple[int, ...] = ()  # forward-mode levels open in this thread (see dual.py)
 
 
 _state = _ThreadState()
@@ -45,19 +46,24 @@ _state = _ThreadState()
 class Node:
     """One recorded op: ``out = op(*inputs)`` and how to send ``out``'s gradient back to ``inputs``.
 
-    A node does not hold its output (that would be a reference cycle); it keeps the output's shape and
-    dtype for printing, and a tensor that asked to ``retain_grad`` registers itself in ``retained``.
+    ``backward(g, out, *inputs)`` is the op's vector-Jacobian product rule: it returns one gradient (or
+    None) per input, computed from the upstream gradient, the output and the inputs, which the replay
+    passes as arrays or, to record the backward itself (``create_graph``), as tensors.
+    A node holds its output's array, not its output tensor (that would be a reference cycle); it keeps
+    the output's shape and dtype for printing, and a tensor that asked to ``retain_grad`` registers
+    itself in ``retained``.
     A backward pass without ``retain_graph`` releases the node: the closure (and every array it saved)
     is dropped, and each input that is not a parameter is replaced by its ``TensorInfo``, so that
     keeping the root alive keeps no activation alive, while pictures and listings still work.
     """
 
-    __slots__ = ("op", "inputs", "backward", "seq", "out_shape", "out_dtype", "retained", "__weakref__")
+    __slots__ = ("op", "inputs", "backward", "out", "seq", "out_shape", "out_dtype", "retained", "__weakref__")
 
     def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any):
         self.op = op
         self.inputs = inputs
         self.backward = backward
+        self.out = out
         self.seq = next(_counter)
         self.out_shape = out.shape
         self.out_dtype = out.dtype
@@ -72,7 +78,7 @@ class Node:
 
     def release(self) -> None:
         """Drop the saved arrays and every input tensor the forward computed (parameters stay)."""
-        self.backward = None
+        self.backward = self.out = None
         self.inputs = tuple(t if t.grad_fn is None and t.requires_grad else TensorInfo(t) for t in self.inputs)
 
     def __repr__(self) -> str:
@@ -232,32 +238,98 @@ def fit_gradient(node: Node, k: int, t: Tensor, g: Any) -> Any:
                 f"{_describe(node, k, t)}: expected shape {tuple(shape)} (or one that broadcasts to it)"
             )
         g = reduced
-    if backend.device_of(g if not hasattr(g, "values") else g.values) != backend.device_of(t._data):
+    where = backend.device_of(getattr(g, "_data", getattr(g, "values", g)))  # a Tensor, a RowSparse or an array
+    if where != backend.device_of(t._data):
         raise RuntimeError(
-            f"op '{node.op}' #{node.seq} returned a gradient on {backend.device_of(g)} for {_describe(node, k, t)}, "
+            f"op '{node.op}' #{node.seq} returned a gradient on {where} for {_describe(node, k, t)}, "
             f"which is on {backend.device_of(t._data)}"
         )
-    return g if g.dtype == t._data.dtype else g.astype(t._data.dtype)  # a gradient has its tensor's dtype
+    if g.dtype == t._data.dtype:
+        return g
+    # a gradient has its tensor's dtype (a recorded Tensor is cast by an op, so it stays differentiable)
+    return g.to(t._data.dtype) if hasattr(g, "grad_fn") else g.astype(t._data.dtype)
 
 
-def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
-    """Replay the nodes reachable from ``root`` in reverse execution order, accumulating gradients.
+def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
+    """``node``'s output as a tensor on the graph (the node does not keep its output tensor; see above)."""
+    out = wrap(node.out)
+    out.grad_fn, out.requires_grad = node, True
+    return out
+
+
+def _leading_to(targets: dict[int, Any], roots: list[Node]) -> set[Node]:
+    """The nodes from which some target (a leaf by ``id``, or a node) can be reached: the only ones
+    ``grad`` needs to replay."""
+    nodes, seen, stack = [], set(), list(roots)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        nodes.append(node)
+        stack.extend(t.grad_fn for t in node.inputs if t.grad_fn is not None)
+    useful: set[Node] = set()
+    for node in sorted(nodes, key=_seq):  # inputs were made before (smaller numbers): one pass suffices
+        for t in node.inputs:
+            parent = t.grad_fn
+            if (parent is None and id(t) in targets) or parent in useful or (parent is not None and parent in targets):
+                useful.add(node)
+                break
+    return useful
+
+
+def replay(
+    roots: list[tuple[Tensor, Any]],
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    targets: list[Tensor] | None = None,
+    wrap: Callable[[Any], Tensor] | None = None,
+) -> list[Any] | None:
+    """Replay the nodes reachable from ``roots`` (``(tensor, upstream gradient)`` pairs) in reverse
+    execution order, summing the gradient that reaches each node before it runs.
 
     A max-heap on the execution number pops a node only after every node that consumed its output
     (all of which ran later, so have larger numbers) has sent its gradient back. Gradients of
-    intermediate results wait in ``pending`` and are dropped once their node has run; gradients of
-    leaves that require grad accumulate into ``leaf.grad``.
+    intermediate results wait in ``pending`` and are dropped once their node has run.
+
+    Each node's rule gets the upstream gradient, the node's output and its inputs: as arrays (no
+    recording, the fast first-order path) or, with ``create_graph``, as tensors, so that the rule's own
+    ops are recorded and the gradients can be differentiated again.
+
+    Without ``targets`` (``Tensor.backward``), gradients of leaves that require grad accumulate into
+    ``leaf.grad``. With ``targets`` (``grad``), nothing is written to ``.grad``: the gradient of each
+    target (a leaf, or an intermediate result: the gradient reaching its node) is returned, None where
+    none arrives, and only the nodes that lead to a target run. ``wrap`` makes a constant tensor of an
+    array (``Tensor._wrap``; needed with ``create_graph``: this module knows no ``Tensor``).
     """
-    start = root.grad_fn
-    if start is None:
-        root._accumulate_grad(grad)
-        return
-    pending: dict[Node, Any] = {start: grad}
-    heap = [(-start.seq, start)]
+    wanted: dict[Any, Any] | None = None
+    useful: set[Node] | None = None
+    if targets is not None:
+        wanted = {}
+        for t in targets:
+            wanted[id(t) if t.grad_fn is None else t.grad_fn] = None
+        useful = _leading_to(wanted, [t.grad_fn for t, _ in roots if t.grad_fn is not None])
+    pending: dict[Node, Any] = {}
+    heap: list[tuple[int, Node]] = []
+    for t, g in roots:
+        g = wrap(g) if create_graph and not hasattr(g, "grad_fn") else g
+        node = t.grad_fn
+        if node is None:
+            _deliver(t, g, wanted)
+        elif node in pending:
+            pending[node] = pending[node] + g
+        else:
+            pending[node] = g
+            heappush(heap, (-node.seq, node))
     watched = []
     while heap:
         node = heappop(heap)[1]
         g = pending.pop(node)
+        if wanted is not None:
+            if node in wanted:
+                wanted[node] = g
+            if node not in useful:
+                continue
         vjp = node.backward
         if vjp is None:
             raise RuntimeError(
@@ -270,10 +342,18 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 check_unchanged(node, k, t)
                 watched.append(t)
         if node.retained is not None:
-            node.retained._accumulate_grad(g)
+            _deliver(node.retained, g, None)
+        if create_graph:
+            grads = vjp(g, _output_tensor(node, wrap), *inputs)
+        elif len(inputs) == 1:  # the arity cases spare building a list per node
+            grads = vjp(g, node.out, inputs[0]._data)
+        elif len(inputs) == 2:
+            grads = vjp(g, node.out, inputs[0]._data, inputs[1]._data)
+        else:
+            grads = vjp(g, node.out, *[t._data for t in inputs])
         if not retain_graph:
             node.release()
-        for k, (t, gt) in enumerate(zip(inputs, vjp(g))):
+        for k, (t, gt) in enumerate(zip(inputs, grads)):
             if gt is None:
                 continue
             parent = t.grad_fn
@@ -281,13 +361,29 @@ def backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 continue  # a constant
             if gt.shape != t._data.shape or gt.dtype != t._data.dtype or type(gt) is not type(t._data):
                 gt = fit_gradient(node, k, t, gt)
-            if parent is None:  # a leaf: Tensor._accumulate_grad, inlined for speed
-                t.grad = gt.copy() if t.grad is None else t.grad + gt
+            if parent is None:
+                _deliver(t, gt, wanted)
             elif parent in pending:
                 pending[parent] = pending[parent] + gt
-            else:
+            elif wanted is None or parent in useful or parent in wanted:
                 pending[parent] = gt
                 heappush(heap, (-parent.seq, parent))
     if not retain_graph:
         for t in watched:
             t._watch = None
+    if targets is None:
+        return None
+    return [wanted[id(t) if t.grad_fn is None else t.grad_fn] for t in targets]
+
+
+def _deliver(leaf: Tensor, g: Any, wanted: dict[Any, Any] | None) -> None:
+    """A gradient reaching a leaf (or a tensor that retains its grad): into ``leaf.grad``, never in place (an
+    array is copied the first time, a recorded Tensor is taken as it is), or into ``wanted`` for ``grad``."""
+    if wanted is None:
+        if leaf.requires_grad:
+            leaf.grad = (g if hasattr(g, "grad_fn") else g.copy()) if leaf.grad is None else leaf.grad + g
+    elif id(leaf) in wanted:
+        held = wanted[id(leaf)]
+        wanted[id(leaf)] = g if held is None else held + g
+
+

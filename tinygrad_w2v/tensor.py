@@ -33,6 +33,7 @@ class Tensor:
     sparse_grad: bool = False
     _used_by: Any = None  # weak reference to the last node that recorded this tensor as an input
     _watch: Any = None  # (array the forward saw, its copy or None): checked by the backward
+    _tangents: dict[int, Tensor] | None = None  # forward mode: tangent per open level (see dual.py)
     __array_priority__ = 1000
     __array_ufunc__ = None  # ``ndarray + Tensor`` defers to ``Tensor.__radd__`` instead of broadcasting objects
 
@@ -163,34 +164,49 @@ class Tensor:
             self.grad_fn.retained = self
 
     # ----- gradients --------------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
         ``grad`` is the upstream gradient (same shape as ``self``, cast to its dtype); it may be omitted
-        only for a tensor with one element. With ``retain_graph=False`` the arrays the ops saved are freed.
+        only for a tensor with one element. Unless ``retain_graph`` (default: ``create_graph``) the arrays
+        the ops saved are freed. ``.grad`` holds an array (a ``RowSparse`` for a sparse embedding); with
+        ``create_graph=True`` the backward itself is recorded and ``.grad`` holds a Tensor that can be
+        differentiated again (as in PyTorch), dense for embeddings too.
         """
         if not self.requires_grad:
             why = f" (dtype {self.dtype} cannot require grad)" if self.dtype.kind != "f" else ""
             raise RuntimeError(
                 f"backward: this tensor of shape {self.shape} does not require grad and has no grad_fn{why}"
             )
+        upstream = self._upstream(grad, "backward")
+        retain = create_graph if retain_graph is None else retain_graph
+        if create_graph:
+            with tape.enable_grad():
+                tape.replay([(self, upstream)], retain, True, None, Tensor._wrap)
+        else:
+            tape.replay([(self, upstream)], retain)
+
+    def _upstream(self, grad: Any, who: str) -> Any:
+        """The gradient fed to this tensor as an output: ones for one element, else ``grad`` checked and cast
+        to this tensor's dtype (a Tensor stays a Tensor, so that it may itself be differentiable)."""
         xp = backend.xp_of(self._data)
         if grad is None:
             if self._data.size != 1:
                 raise ValueError(
-                    f"backward: grad can be implicitly created only for a tensor with one element; "
+                    f"{who}: grad can be implicitly created only for a tensor with one element; "
                     f"got shape {self.shape}, pass grad= of that shape"
                 )
-            grad = xp.ones_like(self._data)
-        else:
-            grad = xp.asarray(grad._data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
+            return xp.ones_like(self._data)
+        if isinstance(grad, Tensor):
             if grad.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {grad.shape} but the tensor has shape {self.shape}")
-        tape.backward(self, grad, retain_graph=retain_graph)
-
-    def _accumulate_grad(self, g: Any) -> None:
-        """``grad += g``, never in place: the first gradient is copied, later ones make a new sum."""
-        self.grad = g.copy() if self.grad is None else self.grad + g
+                raise ValueError(f"{who}: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+            if grad.requires_grad:
+                return grad if grad.dtype == self.dtype else grad.to(self.dtype)
+            grad = grad._data
+        grad = xp.asarray(grad, dtype=self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"{who}: grad has shape {grad.shape} but the tensor has shape {self.shape}")
+        return grad
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (sets ``.grad`` to None, as PyTorch does by default)."""

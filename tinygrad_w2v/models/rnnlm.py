@@ -195,14 +195,14 @@ def split(x: Tensor, keys: Sequence[Any]) -> list[Tensor]:
     xp = backend.xp_of(x.data)
     shared: dict[str, Any] = {"grad": None}
 
-    def hand_over(g: Any) -> tuple[Any]:
+    def hand_over(g: Any, out: Any, x: Any) -> tuple[Any]:
         shared["grad"] = None
         return (g,)
 
     whole = result("split", x.data, (x,), hand_over)
 
     def piece(key: Any) -> Tensor:
-        def backward(g: Any) -> tuple[Any]:
+        def backward(g: Any, out: Any, x: Any) -> tuple[Any]:
             first = shared["grad"] is None
             if first:
                 shared["grad"] = xp.zeros(x.shape, dtype=g.dtype)

@@ -5,26 +5,31 @@ This is also the one place where the ops become ``Tensor``'s operators and metho
 nothing of them, so the dependencies point one way (``ops`` -> ``tensor`` -> ``tape`` -> ``backend``).
 """
 
+from typing import Any
+
+from ..backend import check_device
 from ..tensor import Tensor
 from .activation import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
-from .elementwise import add, compare, div, exp, log, mul, neg, pow, relu, rpow, sub, tanh, to_device, where
-from .index import gather, getitem, scatter_add
+from .base import broadcast_to
+from .elementwise import add, cast, compare, div, exp, log, mul, neg, pow, relu, rpow, sub, tanh, to_device, where
+from .index import gather, getitem, index_add, scatter_add
 from .linalg import matmul
 from .reduce import max, mean, sum
 from .shape import concatenate, reshape, stack, transpose
 
 __all__ = [
-    "add", "compare", "concatenate", "div", "exp", "gather", "getitem", "log", "log_sigmoid", "log_softmax",
-    "logsumexp", "matmul", "max", "mean", "mul", "neg", "pow", "relu", "reshape", "rpow", "scatter_add", "sigmoid",
-    "softmax", "stack", "sub", "sum", "tanh", "to_device", "transpose", "where",
+    "add", "broadcast_to", "cast", "compare", "concatenate", "div", "exp", "gather", "getitem", "index_add", "log",
+    "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "mean", "mul", "neg", "pow", "relu", "reshape",
+    "rpow", "scatter_add", "sigmoid", "softmax", "stack", "sub", "sum", "tanh", "to_device", "transpose", "where",
 ]
 
 
-def _to(self: Tensor, device: str) -> Tensor:
-    """A copy on ``device`` that keeps ``requires_grad``; the copy is differentiable."""
-    from ..backend import check_device
-
-    return to_device(self, check_device(device))
+def _to(self: Tensor, target: Any) -> Tensor:
+    """``t.to('cuda')`` / ``t.to('cpu')``: a differentiable copy on that device; ``t.to(np.float64)``: a
+    differentiable cast (``t`` itself when it already has that dtype), as in PyTorch."""
+    if isinstance(target, str):
+        return to_device(self, check_device(target))
+    return cast(self, target)
 
 
 def _bind() -> None:
@@ -44,7 +49,7 @@ def _bind() -> None:
     T.T = property(transpose, doc="The tensor with its axes reversed.")
     T.to = _to
     for op in (sum, mean, max, reshape, transpose, exp, log, tanh, relu, sigmoid, log_sigmoid, softmax, log_softmax,
-               logsumexp, gather):
+               logsumexp, gather, broadcast_to):
         setattr(T, op.__name__, op)
 
 

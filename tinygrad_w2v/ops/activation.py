@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Tensor
-from .base import keepdims_shape, normalize_axes, result
+from .base import either, keepdims_shape, normalize_axes, result
+from .elementwise import exp
 
 
 def _exp_neg_abs(x):
@@ -22,7 +23,8 @@ def sigmoid(a: Tensor) -> Tensor:
     xp = backend.xp_of(a._data)
     e = _exp_neg_abs(a._data)
     out = xp.where(a._data >= 0, 1, e) / (1 + e)
-    return result("sigmoid", out, (a,), lambda g: (g * out * (1 - out),))
+    return result("sigmoid", out, (a,), lambda g, out, a: (g * (out * (1 - out)),),
+                  lambda ts, out, a: ts[0] * (out * (1 - out)))
 
 
 def log_sigmoid(a: Tensor) -> Tensor:
@@ -31,69 +33,80 @@ def log_sigmoid(a: Tensor) -> Tensor:
     e = _exp_neg_abs(a._data)
     out = xp.minimum(a._data, 0) - xp.log1p(e)
 
-    def backward(g):
-        return (g * (xp.where(a._data >= 0, e, 1) / (1 + e)),)
+    def slope(a):  # sigmoid(-a), from the forward's e on arrays
+        return sigmoid(-a) if isinstance(a, Tensor) else xp.where(a >= 0, e, 1) / (1 + e)
 
-    return result("log_sigmoid", out, (a,), backward)
+    return result("log_sigmoid", out, (a,), lambda g, out, a: (g * slope(a),), lambda ts, out, a: ts[0] * slope(a))
 
 
-def _shifted_exp(x, axis: int):
-    """``x - max``, ``exp(x - max)`` and its sum over ``axis`` (kept): the log-sum-exp trick's pieces,
+def _shifted_exp(x, axes: tuple[int, ...]):
+    """``x - max``, ``exp(x - max)`` and its sum over ``axes`` (kept): the log-sum-exp trick's pieces,
     all floating (an integer ``x`` gives float64, as ``exp`` does)."""
     xp = backend.xp_of(x)
     if x.dtype.kind != "f":
         x = x.astype(xp.float64)
-    top = x.max(axis=axis, keepdims=True)
+    top = x.max(axis=axes, keepdims=True)
     # A slice of all -inf would give -inf - -inf = nan; shift such slices by 0 instead.
     top = xp.where(xp.isfinite(top), top, 0)
     shifted = x - top
     e = xp.exp(shifted)
-    return shifted, e, e.sum(axis=axis, keepdims=True)
+    return shifted, e, e.sum(axis=axes, keepdims=True)
 
 
-def _one_axis(op: str, axis: int, a: Tensor) -> int:
+def _softmax_axes(op: str, axis: int | tuple[int, ...], a: Tensor) -> tuple[int, ...]:
     if a.ndim == 0:
         raise ValueError(f"{op}: needs a tensor with at least one dimension, got shape {a.shape}")
-    return normalize_axes(op, axis, a.ndim)[0]
+    return normalize_axes(op, axis, a.ndim)
 
 
-def softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """``exp(a) / sum(exp(a))`` along ``axis``. VJP: ``y * (g - sum(g * y))``."""
-    axis = _one_axis("softmax", axis, a)
-    _, e, s = _shifted_exp(a._data, axis)
-    out = e / s
+def softmax(a: Tensor, axis: int | tuple[int, ...] = -1) -> Tensor:
+    """``exp(a) / sum(exp(a))`` over ``axis`` (an int or a tuple of axes). VJP ``y * (g - sum(g * y))``;
+    the Jacobian is symmetric, so the JVP is the same expression in the tangent."""
+    axes = _softmax_axes("softmax", axis, a)
+    _, e, s = _shifted_exp(a._data, axes)
 
-    def backward(g):
-        return (out * (g - (g * out).sum(axis=axis, keepdims=True)),)
+    def rule(g, out, a):
+        return out * (g - (g * out).sum(axis=axes, keepdims=True))
 
-    return result("softmax", out, (a,), backward)
+    return result("softmax", e / s, (a,), lambda g, out, a: (rule(g, out, a),), lambda ts, out, a: rule(ts[0], out, a))
 
 
-def log_softmax(a: Tensor, axis: int = -1) -> Tensor:
-    """``a - logsumexp(a)`` along ``axis``. VJP: ``g - softmax(a) * sum(g)``."""
-    axis = _one_axis("log_softmax", axis, a)
+def log_softmax(a: Tensor, axis: int | tuple[int, ...] = -1) -> Tensor:
+    """``a - logsumexp(a)`` over ``axis``. VJP ``g - softmax(a) * sum(g)``, JVP ``t - sum(softmax(a) * t)``."""
+    axes = _softmax_axes("log_softmax", axis, a)
     xp = backend.xp_of(a._data)
-    out, e, s = _shifted_exp(a._data, axis)
+    out, e, s = _shifted_exp(a._data, axes)
     out -= xp.log(s)  # in place: each pass over a (tokens, vocab) array and each allocation shows
 
-    def backward(g):
-        grad = e * (g.sum(axis=axis, keepdims=True) / s)
+    def vjp(g, out, a):
+        if isinstance(g, Tensor):
+            return (g - _exp(out) * g.sum(axis=axes, keepdims=True),)
+        grad = e * (g.sum(axis=axes, keepdims=True) / s)
         return (xp.subtract(g, grad, out=grad),)
 
-    return result("log_softmax", out, (a,), backward)
+    def jvp(ts, out, a):
+        p = _exp(out) if isinstance(out, Tensor) else e / s
+        return ts[0] - (p * ts[0]).sum(axis=axes, keepdims=True)
+
+    return result("log_softmax", out, (a,), vjp, jvp)
 
 
 def logsumexp(a: Tensor, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(a)))`` over ``axis``. VJP: ``g * softmax(a)``."""
+    """``log(sum(exp(a)))`` over ``axis``. VJP ``g * softmax(a)``, JVP ``sum(softmax(a) * t)``."""
     axes = normalize_axes("logsumexp", axis, a.ndim)
     xp = backend.xp_of(a._data)
-    top = a._data.max(axis=axes, keepdims=True) if a.size else xp.zeros(keepdims_shape(a.shape, axes), a.dtype)
+    kshape = keepdims_shape(a.shape, axes)
+    top = a._data.max(axis=axes, keepdims=True) if a.size else xp.zeros(kshape, a.dtype)
     top = xp.where(xp.isfinite(top), top, 0)
     with backend.quiet_floats(xp):
         lse = top + xp.log(xp.exp(a._data - top).sum(axis=axes, keepdims=True))
     out = lse if keepdims else lse.reshape([n for i, n in enumerate(a.shape) if i not in axes])
 
-    def backward(g):
-        return (g.reshape(lse.shape) * xp.exp(a._data - lse),)
+    def weights(out, a):  # softmax(a) over the reduced axes
+        return _exp(a - out.reshape(kshape))
 
-    return result("logsumexp", out, (a,), backward)
+    return result("logsumexp", out, (a,), lambda g, out, a: (g.reshape(kshape) * weights(out, a),),
+                  lambda ts, out, a: (ts[0] * weights(out, a)).sum(axis=axes, keepdims=keepdims))
+
+
+_exp = either(exp, lambda x: backend.xp_of(x).exp(x))

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..dual import push
 from ..tape import Node, _state
 from ..tensor import Tensor
 
@@ -46,24 +47,63 @@ def same_device(op: str, *tensors: Tensor) -> None:
         raise RuntimeError(f"{op}: all inputs must be on one device; got {shapes}. Move them with .to(device)")
 
 
-def result(op: str, data: Any, inputs: tuple[Tensor, ...], backward: Callable) -> Tensor:
-    """Wrap ``data`` as the op's output and, if any input needs a gradient, record a tape node.
+def result(op: str, data: Any, inputs: tuple[Tensor, ...], vjp: Callable, jvp: Callable | None = None) -> Tensor:
+    """Wrap ``data`` as the op's output; record a tape node if any input needs a gradient, and push
+    tangents through if a forward-mode level is open.
 
-    ``backward(g)`` receives the gradient of the output and returns one gradient (or None) per input;
-    a gradient of a broadcast shape is summed back to its input's shape by the replay (``unbroadcast``).
+    The op's two rules, written once each, run on arrays (first order, forward mode) or on Tensors
+    (recorded: ``create_graph``, nested transforms); they see the same arguments:
+
+    - ``vjp(g, out, *inputs)``: the gradient for each input (or None) given the output's gradient ``g``;
+      a gradient of a broadcast shape is summed back to its input's shape by the replay.
+    - ``jvp(tangents, out, *inputs)``: the output's tangent given one tangent (or None) per input.
     """
     out = _new(Tensor)  # Tensor._wrap(data), inlined: this runs once per op
     out._data = data
     if _state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
-                node = out.grad_fn = Node(op, inputs, backward, data)
+                node = out.grad_fn = Node(op, inputs, vjp, data)
                 out.requires_grad = True
                 used_by = _weak(node)  # lets Tensor.data protect what this node will need
                 for t in inputs:
                     t._used_by = used_by
                 break
+    if _state.levels:
+        push(op, out, inputs, jvp, Tensor._wrap, broadcast)
     return out
+
+
+def either(tensor_op: Callable, array_op: Callable) -> Callable:
+    """One function for the rules: ``tensor_op`` (recorded) when an argument is a Tensor, else ``array_op``."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if isinstance(a, Tensor):
+                return tensor_op(*args, **kwargs)
+        return array_op(*args, **kwargs)
+
+    return call
+
+
+def either_seq(tensor_op: Callable, array_op: Callable) -> Callable:
+    """``either`` for ops on a sequence (concatenate, stack): the Tensor op if any element is a Tensor."""
+
+    def call(items: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(x, Tensor) for x in items):
+            return tensor_op(items, *args, **kwargs)
+        return array_op(items, *args, **kwargs)
+
+    return call
+
+
+def add_tangents(*terms: Any) -> Any:
+    """The sum of the tangent terms that are not None (None if all are): a JVP rule's sum over inputs."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    return total
 
 
 def normalize_axes(op: str, axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
@@ -85,3 +125,21 @@ def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, 
 
 def broadcast_error(op: str, *shapes: tuple[int, ...]) -> ValueError:
     return ValueError(f"{op}: shapes {' and '.join(str(s) for s in shapes)} cannot be broadcast together")
+
+
+def broadcast_to(a: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``a`` repeated along new leading axes and its size-1 axes to ``shape`` (``np.broadcast_to``); the
+    replay sums the gradient back. Forward mode uses it to give every tangent its output's shape."""
+    shape = tuple(shape)
+    try:
+        out = _broadcast_arrays(a._data, shape)
+    except ValueError as e:
+        raise ValueError(f"broadcast_to: cannot broadcast shape {a.shape} to {shape}") from e
+    return result("broadcast_to", out, (a,), lambda g, out, a: (g,), lambda ts, out, a: broadcast(ts[0], shape))
+
+
+def _broadcast_arrays(x: Any, shape: tuple[int, ...]) -> Any:
+    return backend.xp_of(x).broadcast_to(x, shape)
+
+
+broadcast = either(broadcast_to, _broadcast_arrays)

@@ -1,4 +1,5 @@
-"""Elementwise ops with NumPy broadcasting. Each gradient is summed back to its input's shape."""
+"""Elementwise ops with NumPy broadcasting. Each op's VJP and JVP rules sit under its forward; the replay
+sums a broadcast gradient back to its input's shape, and forward mode broadcasts a tangent to the output's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .base import broadcast_error, lift, result, same_device
+from .base import add_tangents, broadcast_error, either, lift, result, same_device
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -40,11 +41,15 @@ def add(a: Any, b: Any) -> Tensor:
         out = a._data + b._data
     except (ValueError, TypeError) as e:
         raise _failed("add", a, b) from e
+    return result("add", out, (a, b), _add_vjp, _add_jvp)
 
-    def backward(g):
-        return g, g
 
-    return result("add", out, (a, b), backward)
+def _add_vjp(g, out, a, b):
+    return g, g
+
+
+def _add_jvp(ts, out, a, b):
+    return add_tangents(*ts)
 
 
 def sub(a: Any, b: Any) -> Tensor:
@@ -54,11 +59,13 @@ def sub(a: Any, b: Any) -> Tensor:
         out = a._data - b._data
     except (ValueError, TypeError) as e:
         raise _failed("sub", a, b) from e
+    need_b = b.requires_grad
+    return result("sub", out, (a, b), lambda g, out, a, b: (g, -g if need_b else None), _sub_jvp)
 
-    def backward(g):
-        return g, (-g if b.requires_grad else None)
 
-    return result("sub", out, (a, b), backward)
+def _sub_jvp(ts, out, a, b):
+    ta, tb = ts
+    return add_tangents(ta, None if tb is None else -tb)
 
 
 def mul(a: Any, b: Any) -> Tensor:
@@ -68,14 +75,17 @@ def mul(a: Any, b: Any) -> Tensor:
         out = a._data * b._data
     except (ValueError, TypeError) as e:
         raise _failed("mul", a, b) from e
+    need_a, need_b = a.requires_grad, b.requires_grad
 
-    def backward(g):
-        return (
-            g * b._data if a.requires_grad else None,
-            g * a._data if b.requires_grad else None,
-        )
+    def vjp(g, out, a, b):
+        return g * b if need_a else None, g * a if need_b else None
 
-    return result("mul", out, (a, b), backward)
+    return result("mul", out, (a, b), vjp, _mul_jvp)
+
+
+def _mul_jvp(ts, out, a, b):
+    ta, tb = ts
+    return add_tangents(None if ta is None else ta * b, None if tb is None else a * tb)
 
 
 def div(a: Any, b: Any) -> Tensor:
@@ -85,32 +95,35 @@ def div(a: Any, b: Any) -> Tensor:
         out = a._data / b._data
     except (ValueError, TypeError) as e:
         raise _failed("div", a, b) from e
+    need_b = b.requires_grad
 
-    def backward(g):
-        ga = g / b._data
-        # d(a/b)/db = -a/b^2 = -(a/b)/b
-        return (
-            ga if a.requires_grad else None,
-            -ga * out if b.requires_grad else None,
-        )
+    def vjp(g, out, a, b):
+        ga = g / b
+        return ga, -ga * out if need_b else None  # d(a/b)/db = -a/b^2 = -(a/b)/b
 
-    return result("div", out, (a, b), backward)
+    return result("div", out, (a, b), vjp, _div_jvp)
+
+
+def _div_jvp(ts, out, a, b):
+    ta, tb = ts  # (ta - out tb) / b
+    return add_tangents(ta, None if tb is None else -(out * tb)) / b
 
 
 def neg(a: Tensor) -> Tensor:
-    return result("neg", -a._data, (a,), lambda g: (-g,))
+    return result("neg", -a._data, (a,), lambda g, out, a: (-g,), lambda ts, out, a: -ts[0])
 
 
 def pow(a: Tensor, exponent: float) -> Tensor:
-    """``a ** exponent`` for a Python-number exponent."""
+    """``a ** exponent`` for a Python-number exponent; d/da = ``exponent * a ** (exponent - 1)`` (0 for
+    ``exponent == 0``, also at ``a == 0``, as in PyTorch)."""
     if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float)):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
-    out = a._data**exponent
+    p = exponent
 
-    def backward(g):
-        return (g * exponent * a._data ** (exponent - 1),)
+    def slope(a):  # d(a^p)/da
+        return p * a ** (p - 1) if p != 0 else a * 0
 
-    return result("pow", out, (a,), backward)
+    return result("pow", a._data**p, (a,), lambda g, out, a: (g * slope(a),), lambda ts, out, a: ts[0] * slope(a))
 
 
 def rpow(a: Tensor, base: Any) -> Tensor:
@@ -121,40 +134,52 @@ def rpow(a: Tensor, base: Any) -> Tensor:
         out = b._data**a._data
     except (ValueError, TypeError) as e:
         raise _failed("rpow", b, a) from e
-
-    def backward(g):
-        with backend.quiet_floats(xp):  # base 0 with exponent >= 0: gradient 0 as in PyTorch, not 0 * log 0
-            return None, xp.where((b._data == 0) & (a._data >= 0), 0, g * out * xp.log(b._data))
-
-    return result("rpow", out, (b, a), backward)
+    with backend.quiet_floats(xp):  # base 0 with exponent >= 0: gradient 0 as in PyTorch, not 0 * log 0
+        log_base = xp.where((b._data == 0) & (a._data >= 0), 0, xp.log(b._data))
+    return result("rpow", out, (b, a), lambda g, out, b, a: (None, g * out * log_base),
+                  lambda ts, out, b, a: ts[1] * out * log_base)
 
 
 def exp(a: Tensor) -> Tensor:
     out = backend.xp_of(a._data).exp(a._data)
-    return result("exp", out, (a,), lambda g: (g * out,))
+    return result("exp", out, (a,), lambda g, out, a: (g * out,), lambda ts, out, a: ts[0] * out)
 
 
 def log(a: Tensor) -> Tensor:
-    """Natural log; ``log(0)`` is ``-inf`` as in NumPy (no warning)."""
+    """Natural log; ``log(0)`` is ``-inf`` and its gradient ``inf``, as in NumPy and PyTorch (no warning)."""
     xp = backend.xp_of(a._data)
     with backend.quiet_floats(xp):
         out = xp.log(a._data)
 
-    def backward(g):
-        with backend.quiet_floats(xp):  # the gradient at 0 is inf, as in PyTorch, without a warning
-            return (g / a._data,)
+    def vjp(g, out, a):
+        with backend.quiet_floats(xp):
+            return (g / a,)
 
-    return result("log", out, (a,), backward)
+    def jvp(ts, out, a):
+        with backend.quiet_floats(xp):
+            return ts[0] / a
+
+    return result("log", out, (a,), vjp, jvp)
 
 
 def tanh(a: Tensor) -> Tensor:
     out = backend.xp_of(a._data).tanh(a._data)
-    return result("tanh", out, (a,), lambda g: (g * (1 - out * out),))
+    return result("tanh", out, (a,), _tanh_vjp, _tanh_jvp)
+
+
+def _tanh_vjp(g, out, a):
+    return (g * (1 - out * out),)
+
+
+def _tanh_jvp(ts, out, a):
+    return ts[0] * (1 - out * out)
 
 
 def relu(a: Tensor) -> Tensor:
+    """``max(a, 0)``; the derivative is 1 where ``a > 0``, else 0 (also at ``-inf``: no NaN)."""
     mask = a._data > 0
-    return result("relu", a._data * mask, (a,), lambda g: (g * mask,))
+    out = backend.xp_of(a._data).where(mask, a._data, 0).astype(a._data.dtype, copy=False)
+    return result("relu", out, (a,), lambda g, out, a: (g * mask,), lambda ts, out, a: ts[0] * mask)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -168,15 +193,25 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
         out = xp.where(c, a._data, b._data)
     except (ValueError, TypeError) as e:
         raise broadcast_error("where", c.shape, a.shape, b.shape) from e
+    need_a, need_b = a.requires_grad, b.requires_grad
 
-    def backward(g):
-        zero = xp.zeros((), dtype=g.dtype)
-        return (
-            xp.where(c, g, zero) if a.requires_grad else None,
-            xp.where(c, zero, g) if b.requires_grad else None,
-        )
+    def vjp(g, out, a, b):
+        return _select(c, g, 0) if need_a else None, _select(c, 0, g) if need_b else None
 
-    return result("where", out, (a, b), backward)
+    def jvp(ts, out, a, b):
+        ta, tb = ts
+        return _select(c, 0 if ta is None else ta, 0 if tb is None else tb)
+
+    return result("where", out, (a, b), vjp, jvp)
+
+
+def _select_arrays(c: Any, a: Any, b: Any) -> Any:
+    xp = backend.xp_of(c)
+    dtype = next(v.dtype for v in (a, b) if hasattr(v, "dtype"))
+    return xp.where(c, a, b).astype(dtype, copy=False)
+
+
+_select = either(lambda c, a, b: where(c, a, b), _select_arrays)
 
 
 _COMPARE = {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal", "eq": "equal", "ne": "not_equal"}
@@ -195,5 +230,23 @@ def compare(kind: str, a: Any, b: Any) -> Tensor:
 def to_device(a: Tensor, device: str) -> Tensor:
     """A copy of ``a`` on ``device``; the gradient travels back to ``a``'s device."""
     src = a.device
-    out = backend.to_device(a._data, device)
-    return result("to", out, (a,), lambda g: (backend.to_device(g, src),))
+    return result("to", backend.to_device(a._data, device), (a,), lambda g, out, a: (_move(g, src),),
+                  lambda ts, out, a: _move(ts[0], device))
+
+
+_move = either(to_device, backend.to_device)
+
+
+def cast(a: Tensor, dtype: Any) -> Tensor:
+    """``a`` as ``dtype`` (``Tensor.to(dtype)``); a floating result is differentiable, and the replay casts
+    the gradient back to ``a``'s dtype."""
+    dtype = np.dtype(dtype)
+    if a._data.dtype == dtype:
+        return a
+    out = a._data.astype(dtype)
+    if dtype.kind != "f":
+        return Tensor._wrap(out)
+    return result("cast", out, (a,), lambda g, out, a: (g,), lambda ts, out, a: _cast(ts[0], dtype))
+
+
+_cast = either(cast, lambda x, dtype: x.astype(dtype))

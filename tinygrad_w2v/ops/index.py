@@ -13,7 +13,7 @@ from typing import Any
 from .. import backend
 from ..sparse import RowSparse
 from ..tensor import Tensor
-from .base import lift, result, same_device
+from .base import add_tangents, either, lift, result, same_device
 
 
 def _index_array(op: str, index: Any, x: Tensor, axis: int) -> Any:
@@ -89,13 +89,18 @@ def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
     axis = _axis("gather", axis, x.ndim)
     idx = _index_array("gather", index, x, axis)
     out = backend.xp_of(x._data).take(x._data, idx, axis=axis)
+    shape, sparse = x.shape, x.sparse_grad and axis == 0 and x.grad_fn is None
 
-    def backward(g):
-        if x.sparse_grad and axis == 0 and x.grad_fn is None:
-            return (_row_sparse(x.shape, idx, g),)
-        return (_scatter_rows(x.shape, axis, idx, g),)
+    def vjp(g, out, x):
+        if isinstance(g, Tensor):  # recorded (create_graph): a dense scatter-add, differentiable again
+            return (scatter_add(_zeros(shape, g), idx, g, axis),)
+        return (_row_sparse(shape, idx, g) if sparse else _scatter_rows(shape, axis, idx, g),)
 
-    return result("gather", out, (x,), backward)
+    return result("gather", out, (x,), vjp, lambda ts, out, x: _take(ts[0], idx, axis))
+
+
+def _zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    return Tensor._wrap(backend.xp_of(like._data).zeros(shape, dtype=like.dtype))
 
 
 def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
@@ -115,13 +120,24 @@ def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
             f"scatter_add: src has shape {src.shape} but x of shape {x.shape} with index of shape {idx.shape} "
             f"along axis {axis} needs {expected}"
         )
-    xp = backend.xp_of(x._data)
     out = x._data + _scatter_rows(x.shape, axis, idx, src._data.astype(x.dtype, copy=False))
+    shape, need_src = x.shape, src.requires_grad
 
-    def backward(g):
-        return g, (xp.take(g, idx, axis=axis) if src.requires_grad else None)
+    def vjp(g, out, x, src):
+        return g, _take(g, idx, axis) if need_src else None
 
-    return result("scatter_add", out, (x, src), backward)
+    def jvp(ts, out, x, src):
+        tx, tsrc = ts
+        if tsrc is None:
+            return tx
+        spread = scatter_add(_zeros(shape, tsrc), idx, tsrc, axis) if isinstance(tsrc, Tensor) else \
+            _scatter_rows(shape, axis, idx, tsrc)
+        return add_tangents(tx, spread)
+
+    return result("scatter_add", out, (x, src), vjp, jvp)
+
+
+_take = either(lambda t, idx, axis: gather(t, idx, axis), lambda a, idx, axis: backend.xp_of(a).take(a, idx, axis=axis))
 
 
 def _is_advanced(key: Any) -> bool:
@@ -142,15 +158,26 @@ def getitem(x: Tensor, key: Any) -> Tensor:
         out = x._data[key]
     except IndexError as e:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from e
-    xp = backend.xp_of(x._data)
-    advanced = _is_advanced(key)
+    shape = x.shape
+    return result("getitem", out, (x,), lambda g, out, x: (_index_add(shape, key, g),),
+                  lambda ts, out, x: ts[0][key])
 
-    def backward(g):
-        gx = xp.zeros(x.shape, dtype=g.dtype)
-        if advanced:
-            backend.add_at(gx, key, g)
-        else:
-            gx[key] = g
-        return (gx,)
 
-    return result("getitem", out, (x,), backward)
+def index_add(shape: tuple[int, ...], key: Any, src: Tensor) -> Tensor:
+    """Zeros of ``shape`` with ``src`` added at ``[key]``, repeats summed: the adjoint of ``x[key]``, so the
+    gradient of indexing stays differentiable (``create_graph``). Its own VJP is indexing again."""
+    out = _index_add_arrays(shape, key, src._data)
+    return result("index_add", out, (src,), lambda g, out, src: (g[key],),
+                  lambda ts, out, src: _index_add(shape, key, ts[0]))
+
+
+def _index_add_arrays(shape: tuple[int, ...], key: Any, g: Any) -> Any:
+    gx = backend.xp_of(g).zeros(shape, dtype=g.dtype)
+    if _is_advanced(key):
+        backend.add_at(gx, key, g)
+    else:
+        gx[key] = g
+    return gx
+
+
+_index_add = either(lambda shape, key, g: index_add(shape, key, g), _index_add_arrays)

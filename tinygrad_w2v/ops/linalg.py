@@ -6,7 +6,8 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Tensor
-from .base import lift, result, same_device
+from .base import add_tangents, either, lift, result, same_device
+from .shape import transpose
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -23,21 +24,29 @@ def matmul(a: Any, b: Any) -> Tensor:
         out = A @ B
     except ValueError as e:
         raise ValueError(f"matmul: batch shapes of {a.shape} and {b.shape} cannot be broadcast") from e
-    xp = backend.xp_of(A)
+    ndim_a, ndim_b, need_a, need_b = A.ndim, B.ndim, a.requires_grad, b.requires_grad
 
-    def backward(g):
-        A2 = A if A.ndim > 1 else A[None, :]
-        B2 = B if B.ndim > 1 else B[:, None]
-        g2 = g  # restore the axes that 1-D operands dropped: (..., n, m), B's column first (a 0-d g needs that order)
-        if B.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
-        if A.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        ga = gb = None
-        if a.requires_grad:
-            ga = backend.unbroadcast(g2 @ xp.swapaxes(B2, -1, -2), A2.shape).reshape(A.shape)
-        if b.requires_grad:
-            gb = backend.unbroadcast(xp.swapaxes(A2, -1, -2) @ g2, B2.shape).reshape(B.shape)
+    def vjp(g, out, a, b):
+        A2 = a if ndim_a > 1 else a.reshape((1, -1))
+        B2 = b if ndim_b > 1 else b.reshape((-1, 1))
+        # restore the axes that 1-D operands dropped: (..., n, m), B's column first (a 0-d g needs that order)
+        g2 = g if ndim_b > 1 else g.reshape(g.shape + (1,))
+        g2 = g2 if ndim_a > 1 else g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:])
+        ga = backend.unbroadcast(g2 @ _swap(B2), A2.shape).reshape(a.shape) if need_a else None
+        gb = backend.unbroadcast(_swap(A2) @ g2, B2.shape).reshape(b.shape) if need_b else None
         return ga, gb
 
-    return result("matmul", out, (a, b), backward)
+    def jvp(ts, out, a, b):
+        ta, tb = ts  # d(a @ b) = da @ b + a @ db
+        return add_tangents(None if ta is None else ta @ b, None if tb is None else a @ tb)
+
+    return result("matmul", out, (a, b), vjp, jvp)
+
+
+def _swap_tensor(t: Tensor) -> Tensor:
+    axes = list(range(t.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(t, tuple(axes))
+
+
+_swap = either(_swap_tensor, lambda x: backend.xp_of(x).swapaxes(x, -1, -2))

@@ -1,11 +1,12 @@
-"""Reductions over axes: sum, mean, max. The gradient broadcasts back over the reduced axes."""
+"""Reductions over axes: sum, mean, max. The gradient broadcasts back over the reduced axes; the tangent
+is reduced like the value."""
 
 from __future__ import annotations
 
 import math
 
-from .. import backend
 from ..tensor import Tensor
+from .base import broadcast as _broadcast
 from .base import keepdims_shape, normalize_axes, result
 
 Axis = int | tuple[int, ...] | None
@@ -14,26 +15,18 @@ Axis = int | tuple[int, ...] | None
 def sum(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes("sum", axis, a.ndim)
     out = a._data.sum(axis=axes, keepdims=keepdims)
-    kshape = keepdims_shape(a.shape, axes)
-    xp = backend.xp_of(a._data)
-
-    def backward(g):
-        return (xp.broadcast_to(g.reshape(kshape), a.shape),)
-
-    return result("sum", out, (a,), backward)
+    kshape, shape = keepdims_shape(a.shape, axes), a.shape
+    return result("sum", out, (a,), lambda g, out, a: (_broadcast(g.reshape(kshape), shape),),
+                  lambda ts, out, a: ts[0].sum(axis=axes, keepdims=keepdims))
 
 
 def mean(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     axes = normalize_axes("mean", axis, a.ndim)
     count = math.prod(a.shape[i] for i in axes)
     out = a._data.mean(axis=axes, keepdims=keepdims)
-    kshape = keepdims_shape(a.shape, axes)
-    xp = backend.xp_of(a._data)
-
-    def backward(g):
-        return (xp.broadcast_to(g.reshape(kshape) / count, a.shape),)
-
-    return result("mean", out, (a,), backward)
+    kshape, shape = keepdims_shape(a.shape, axes), a.shape
+    return result("mean", out, (a,), lambda g, out, a: (_broadcast(g.reshape(kshape) / count, shape),),
+                  lambda ts, out, a: ts[0].mean(axis=axes, keepdims=keepdims))
 
 
 def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -44,9 +37,7 @@ def max(a: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     kshape = keepdims_shape(a.shape, axes)
     top = a._data.max(axis=axes, keepdims=True)
     out = top if keepdims else top.reshape([n for i, n in enumerate(a.shape) if i not in axes])
-
-    def backward(g):
-        hit = a._data == top
-        return (hit * (g.reshape(kshape) / hit.sum(axis=axes, keepdims=True)),)
-
-    return result("max", out, (a,), backward)
+    hit = a._data == top
+    share = hit / hit.sum(axis=axes, keepdims=True)  # 1/k on each of k tied maxima, 0 elsewhere
+    return result("max", out, (a,), lambda g, out, a: (g.reshape(kshape) * share,),
+                  lambda ts, out, a: (ts[0] * share).sum(axis=axes, keepdims=keepdims))

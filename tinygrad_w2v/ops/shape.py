@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from .. import backend
 from ..tensor import Tensor
-from .base import lift, result, same_device
+from .base import either, either_seq, lift, result, same_device
 
 
 def _shape_args(shape: tuple) -> tuple[int, ...]:
@@ -20,7 +20,8 @@ def reshape(a: Tensor, *shape: int | tuple[int, ...]) -> Tensor:
         out = a._data.reshape(shape)
     except ValueError as e:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {a.shape} (size {a.size}) into {shape}") from e
-    return result("reshape", out, (a,), lambda g: (g.reshape(a.shape),))
+    src = a.shape
+    return result("reshape", out, (a,), lambda g, out, a: (g.reshape(src),), lambda ts, out, a: ts[0].reshape(shape))
 
 
 def transpose(a: Tensor, *axes: int | tuple[int, ...]) -> Tensor:
@@ -30,7 +31,8 @@ def transpose(a: Tensor, *axes: int | tuple[int, ...]) -> Tensor:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of shape {a.shape}")
     axes = tuple(ax % a.ndim for ax in axes)
     inverse = tuple(sorted(range(a.ndim), key=axes.__getitem__))
-    return result("transpose", a._data.transpose(axes), (a,), lambda g: (g.transpose(inverse),))
+    return result("transpose", a._data.transpose(axes), (a,), lambda g, out, a: (g.transpose(inverse),),
+                  lambda ts, out, a: ts[0].transpose(axes))
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -50,15 +52,18 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     for t in tensors:
         bounds.append(bounds[-1] + t.shape[ax])
 
-    def backward(g):
-        index = [slice(None)] * g.ndim
+    def vjp(g, out, *inputs):
+        index = [slice(None)] * out.ndim
         grads = []
         for lo, hi in zip(bounds, bounds[1:]):
             index[ax] = slice(lo, hi)
             grads.append(g[tuple(index)])
         return tuple(grads)
 
-    return result("concatenate", out, tensors, backward)
+    def jvp(ts, out, *inputs):
+        return _concatenate([_zeros_like(x) if t is None else t for t, x in zip(ts, inputs)], ax)
+
+    return result("concatenate", out, tensors, vjp, jvp)
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -74,7 +79,24 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     out = xp.stack([t._data for t in tensors], axis=axis)
     ax = axis % out.ndim
 
-    def backward(g):
-        return tuple(xp.moveaxis(g, ax, 0))
+    def vjp(g, out, *inputs):
+        index = [slice(None)] * out.ndim
+        grads = []
+        for k in range(len(inputs)):
+            index[ax] = k
+            grads.append(g[tuple(index)])
+        return tuple(grads)
 
-    return result("stack", out, tensors, backward)
+    def jvp(ts, out, *inputs):
+        return _stack([_zeros_like(x) if t is None else t for t, x in zip(ts, inputs)], ax)
+
+    return result("stack", out, tensors, vjp, jvp)
+
+
+def _zeros_like_array(x):
+    return backend.xp_of(x).zeros_like(x)
+
+
+_zeros_like = either(lambda x: Tensor._wrap(_zeros_like_array(x._data)), _zeros_like_array)
+_concatenate = either_seq(concatenate, lambda xs, axis: backend.xp_of(xs[0]).concatenate(xs, axis=axis))
+_stack = either_seq(stack, lambda xs, axis: backend.xp_of(xs[0]).stack(xs, axis=axis))

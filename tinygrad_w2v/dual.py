@@ -1,0 +1,96 @@
+"""Forward mode: a tangent carried beside each value, pushed through every op by its JVP rule.
+
+Inside ``func.jvp`` a *level* is active: each input gets a tangent for that level, and every op whose
+inputs carry tangents of an active level computes its output's tangent with the op's JVP rule, in the
+same forward pass (no tape is recorded for it). Levels nest: ``jvp`` inside ``jvp`` opens a second
+level, and a tangent for the inner level is computed with only the outer levels active, so that its
+own ops carry outer tangents (second derivatives) without mixing the two perturbations up. Each level
+has a fresh number, so a tensor left over from an earlier ``jvp`` is never mistaken for part of this one.
+
+The rule runs on plain arrays when one level is active and nothing needs recording (the fast path of
+a plain ``jvp``), and on Tensors otherwise: nested levels, or reverse mode over forward mode.
+
+This module knows no op; ``ops.base.result`` calls ``push`` for every op while a level is active.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .tape import _state
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+_level_ids = itertools.count(1)
+
+
+@contextmanager
+def dual_level() -> Iterator[int]:
+    """Open a forward-mode level for this thread; yields its number (``torch.autograd.forward_ad``)."""
+    level = next(_level_ids)
+    before = _state.levels
+    _state.levels = (*before, level)
+    try:
+        yield level
+    finally:
+        _state.levels = before
+
+
+def tangent(t: Tensor, level: int) -> Tensor | None:
+    """``t``'s tangent at ``level``, or None."""
+    return None if t._tangents is None else t._tangents.get(level)
+
+
+def set_tangent(t: Tensor, level: int, value: Tensor | None) -> None:
+    if value is None:
+        return
+    if t._tangents is None:
+        t._tangents = {}
+    t._tangents[level] = value
+
+
+def push(
+    op: str,
+    out: Tensor,
+    inputs: tuple[Tensor, ...],
+    jvp: Callable | None,
+    wrap: Callable[[Any], Tensor],
+    broadcast: Callable[[Any, tuple[int, ...]], Any],
+) -> None:
+    """Give ``out`` a tangent at every active level at which some input has one, by the op's ``jvp`` rule:
+    ``jvp(tangents, out, *inputs)`` with one tangent (or None) per input. A tangent that the rule left in a
+    broadcastable shape (``t_a`` of ``a + b`` with ``a`` smaller) gets ``out``'s shape (``broadcast``)."""
+    active = _state.levels
+    for depth, level in enumerate(active):
+        tangents = tuple(None if t._tangents is None else t._tangents.get(level) for t in inputs)
+        if all(tg is None for tg in tangents):
+            continue
+        if jvp is None:
+            raise RuntimeError(
+                f"op '{op}' has no forward-mode rule: it cannot be used inside jvp/jacfwd "
+                "(a Function needs a static jvp(ctx, *tangents))"
+            )
+        recorded = _state.grad_enabled and (
+            any(t.requires_grad for t in inputs) or any(tg is not None and tg.requires_grad for tg in tangents)
+        )
+        if len(active) == 1 and not recorded:  # plain arrays: the fast path
+            array = jvp(tuple(None if tg is None else tg._data for tg in tangents), out._data,
+                        *[t._data for t in inputs])
+            if array is not None and array.shape != out._data.shape:
+                array = broadcast(array, out._data.shape)
+            value = None if array is None else wrap(array)
+        else:
+            _state.levels = active[:depth]  # the rule's own ops carry only the outer levels' tangents
+            try:
+                value = jvp(tangents, out, *inputs)
+                if value is not None and value.shape != out._data.shape:
+                    value = broadcast(value, out._data.shape)
+            finally:
+                _state.levels = active
+            if value is not None and not hasattr(value, "grad_fn"):
+                value = wrap(value)
+        set_tangent(out, level, value)
