@@ -1,6 +1,8 @@
 """tinygrad_w2v: a small tape-based reverse-mode autograd engine over NumPy (CuPy on a GPU), with
 word2vec and RNN language-model trainers written as plain tensor expressions."""
 
+from . import func
+from .autograd import grad
 from .function import Function
 from .ops import concatenate, gather, log_sigmoid, log_softmax, logsumexp, scatter_add, sigmoid, softmax, stack, where
 from .sparse import RowSparse
@@ -11,7 +13,7 @@ from .testing import gradcheck
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "RowSparse", "Tensor", "concatenate", "enable_grad", "from_numpy", "gather", "gradcheck",
-    "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "no_grad", "record", "scatter_add",
+    "Function", "RowSparse", "Tensor", "concatenate", "enable_grad", "from_numpy", "func", "gather", "grad",
+    "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "no_grad", "record", "scatter_add",
     "set_grad_enabled", "sigmoid", "softmax", "stack", "where",
 ]

@@ -94,3 +94,5 @@ def push(
             if value is not None and not hasattr(value, "grad_fn"):
                 value = wrap(value)
         set_tangent(out, level, value)
+    if out.grad_fn is not None:  # a replay that records its rules (create_graph) finds them there
+        out.grad_fn.tangents = out._tangents

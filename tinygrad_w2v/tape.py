@@ -57,13 +57,15 @@ class Node:
     keeping the root alive keeps no activation alive, while pictures and listings still work.
     """
 
-    __slots__ = ("op", "inputs", "backward", "out", "seq", "out_shape", "out_dtype", "retained", "__weakref__")
+    __slots__ = ("op", "inputs", "backward", "out", "tangents", "seq", "out_shape", "out_dtype", "retained",
+                 "__weakref__")
 
     def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any):
         self.op = op
         self.inputs = inputs
         self.backward = backward
         self.out = out
+        self.tangents = None  # the output's forward-mode tangents, if any (see dual.py)
         self.seq = next(_counter)
         self.out_shape = out.shape
         self.out_dtype = out.dtype
@@ -78,7 +80,7 @@ class Node:
 
     def release(self) -> None:
         """Drop the saved arrays and every input tensor the forward computed (parameters stay)."""
-        self.backward = self.out = None
+        self.backward = self.out = self.tangents = None
         self.inputs = tuple(t if t.grad_fn is None and t.requires_grad else TensorInfo(t) for t in self.inputs)
 
     def __repr__(self) -> str:
@@ -253,7 +255,7 @@ def fit_gradient(node: Node, k: int, t: Tensor, g: Any) -> Any:
 def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
     """``node``'s output as a tensor on the graph (the node does not keep its output tensor; see above)."""
     out = wrap(node.out)
-    out.grad_fn, out.requires_grad = node, True
+    out.grad_fn, out.requires_grad, out._tangents = node, True, node.tangents
     return out
 
 

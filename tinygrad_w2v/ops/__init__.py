@@ -15,12 +15,13 @@ from .elementwise import add, cast, compare, div, exp, log, mul, neg, pow, relu,
 from .index import gather, getitem, index_add, scatter_add
 from .linalg import matmul
 from .reduce import max, mean, sum
-from .shape import concatenate, reshape, stack, transpose
+from .shape import concatenate, identity, reshape, stack, transpose
 
 __all__ = [
-    "add", "broadcast_to", "cast", "compare", "concatenate", "div", "exp", "gather", "getitem", "index_add", "log",
-    "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "mean", "mul", "neg", "pow", "relu", "reshape",
-    "rpow", "scatter_add", "sigmoid", "softmax", "stack", "sub", "sum", "tanh", "to_device", "transpose", "where",
+    "add", "broadcast_to", "cast", "compare", "concatenate", "div", "exp", "gather", "getitem", "identity",
+    "index_add", "log", "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "mean", "mul", "neg", "pow",
+    "relu", "reshape", "rpow", "scatter_add", "sigmoid", "softmax", "stack", "sub", "sum", "tanh", "to_device",
+    "transpose", "where",
 ]
 
 

@@ -100,3 +100,9 @@ def _zeros_like_array(x):
 _zeros_like = either(lambda x: Tensor._wrap(_zeros_like_array(x._data)), _zeros_like_array)
 _concatenate = either_seq(concatenate, lambda xs, axis: backend.xp_of(xs[0]).concatenate(xs, axis=axis))
 _stack = either_seq(stack, lambda xs, axis: backend.xp_of(xs[0]).stack(xs, axis=axis))
+
+
+def identity(a: Tensor) -> Tensor:
+    """``a`` as a new tensor on the graph (same array): what a transform differentiates with respect to,
+    while gradients and tangents still flow to and from ``a`` for an enclosing transform."""
+    return result("identity", a._data, (a,), lambda g, out, a: (g,), lambda ts, out, a: ts[0])
