@@ -26,6 +26,11 @@ class Cube(Function):
         (x,) = ctx.saved_tensors
         return g * 3 * x**2
 
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * 3 * x**2
+
 
 class ScaledSoftplus(Function):
     """``log(1 + exp(k x))`` with a Python-number argument ``k``: no gradient for it."""
@@ -40,7 +45,12 @@ class ScaledSoftplus(Function):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * ctx.k / (1 + np.exp(-ctx.k * x.data)), None
+        return g * ctx.k * (x * ctx.k).sigmoid(), None
+
+    @staticmethod
+    def jvp(ctx, t, t_k):
+        (x,) = ctx.saved_tensors
+        return t * ctx.k * (x * ctx.k).sigmoid()
 
 
 class MulAdd(Function):

@@ -16,8 +16,10 @@
 The replay holds a ``Function`` to the same contract as the built-in ops: each gradient must have its
 input's shape (or one that sums to it over broadcast axes, as in PyTorch), it is cast to the input's
 dtype, it must be on the input's device, and ``saved_tensors`` raises if a saved tensor was changed
-after the forward. Differences from PyTorch: ``forward`` returns a single output, and ``backward``
-receives and may return plain arrays as well as Tensors; it runs with recording off.
+after the forward. An optional static ``jvp(ctx, *tangents)`` is the forward-mode rule. ``backward`` runs
+with recording off at first order; when the backward is itself differentiated (``create_graph``) it is
+recorded, so what it computes with Tensor ops is differentiable again. Differences from PyTorch:
+``forward`` returns a single output, and ``backward``/``jvp`` may return plain arrays as well as Tensors.
 """
 
 from __future__ import annotations

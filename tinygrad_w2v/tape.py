@@ -216,8 +216,13 @@ def _describe(node: Node, k: int, t: Tensor) -> str:
 
 
 def check_unchanged(node: Node, k: int, t: Tensor) -> None:
-    """Raise if input ``k`` of ``node`` no longer holds what the forward saw (see ``Tensor.data``)."""
-    original, snapshot = t._watch
+    """Raise if input ``k`` of ``node`` no longer holds what the forward saw (see ``Tensor.data``): the
+    array handed out for the oldest exposure at or after the node's forward, and its values then. A node
+    recorded after the last exposure cannot be checked (nothing was handed out since its forward)."""
+    entry = next((e for e in t._watch if e[2] >= node.seq), None)
+    if entry is None:
+        return
+    original, snapshot, _ = entry
     if t._data is original and (snapshot is None or backend.xp_of(snapshot).array_equal(snapshot, original, True)):
         return
     how = "rebound (tensor.data = ...)" if t._data is not original else "modified in place"

@@ -32,7 +32,7 @@ class Tensor:
     name: str | None = None
     sparse_grad: bool = False
     _used_by: Any = None  # weak reference to the last node that recorded this tensor as an input
-    _watch: Any = None  # (array the forward saw, its copy or None): checked by the backward
+    _watch: Any = None  # ((array nodes up to seq saw, its copy or None, seq), ...): checked by the backward
     _tangents: dict[int, Tensor] | None = None  # forward mode: tangent per open level (see dual.py)
     __array_priority__ = 1000
     __array_ufunc__ = None  # ``ndarray + Tensor`` defers to ``Tensor.__radd__`` instead of broadcasting objects
@@ -96,12 +96,13 @@ class Tensor:
         self._data = array
 
     def _watch_if_needed(self, copy: bool | None) -> None:
+        """Remember the array (and, for a read, a copy of its values) for the newest node that needs it."""
         ref = self._used_by
-        if ref is None or self._watch is not None:
+        node = None if ref is None else ref()
+        if node is None or node.released or (self._watch is not None and self._watch[-1][2] >= node.seq):
             return
-        node = ref()
-        if node is not None and not node.released:
-            self._watch = (self._data, None if copy is False else self._data.copy())
+        entry = (self._data, None if copy is False else self._data.copy(), node.seq)
+        self._watch = (*(self._watch or ()), entry)
 
     # ----- attributes -------------------------------------------------------------------------
     @property
