@@ -1,8 +1,13 @@
-"""Per-op overhead of the engine: a chain of N ``tanh(x * a + b)`` on a 16-element float64 vector.
+"""Per-op overhead of the engine: a chain of N ``tanh(x * a + b)`` on a 16-element float64 vector, in three
+modes, each beside PyTorch (CPU, 1 thread) in the same process when it is installed:
 
-Each link is 3 ops (mul, add, tanh); we time forward + backward of the whole chain and report
-microseconds per op, best of several interleaved runs, next to PyTorch (CPU, 1 thread) in the same
-process when it is installed.
+- first order: forward + ``backward()`` (the number the trainers feel);
+- second order: forward, ``grad(..., create_graph=True)`` with respect to ``a``, then the gradient of its
+  sum (a Hessian-vector product), beside ``torch.autograd.grad(create_graph=True)``;
+- forward mode: ``func.jvp`` of the chain in ``x``, beside ``torch.func.jvp``.
+
+Each link is 3 ops (mul, add, tanh); we report microseconds per op of the chain, best of several
+interleaved runs.
 
     python benchmarks/op_overhead.py [--links 1000] [--repeats 7]
 """
@@ -15,43 +20,65 @@ import argparse
 
 import numpy as np
 
-from tinygrad_w2v import Tensor
+from tinygrad_w2v import Tensor, func, grad
 
 # isort: on
 
 OPS_PER_LINK = 3
 
 
-def chain_ours(links: int):
+def _inputs():
     rng = np.random.default_rng(0)
-    x0, a0, b0 = (rng.standard_normal(16) * 0.5 for _ in range(3))
+    return tuple(rng.standard_normal(16) * 0.5 for _ in range(3))
 
-    def run():
-        a = Tensor(a0, requires_grad=True)
-        b = Tensor(b0, requires_grad=True)
-        x = Tensor(x0, requires_grad=True)
+
+def ours(links: int) -> dict:
+    x0, a0, b0 = _inputs()
+
+    def chain(x, a, b):
         for _ in range(links):
             x = (x * a + b).tanh()
-        x.sum().backward()
+        return x
+
+    def first():
+        a, b, x = (Tensor(v, requires_grad=True) for v in (a0, b0, x0))
+        chain(x, a, b).sum().backward()
         return a.grad
 
-    return run
+    def second():
+        a, b, x = (Tensor(v, requires_grad=True) for v in (a0, b0, x0))
+        (g,) = grad(chain(x, a, b).sum(), a, create_graph=True)
+        return grad(g.sum(), a)
+
+    def forward():
+        a, b = Tensor(a0), Tensor(b0)
+        return func.jvp(lambda x: chain(x, a, b), (Tensor(x0),), (Tensor(np.ones(16)),))
+
+    return {"first order": first, "second order": second, "forward mode": forward}
 
 
-def chain_torch(torch, links: int):
-    rng = np.random.default_rng(0)
-    x0, a0, b0 = (torch.from_numpy(rng.standard_normal(16) * 0.5) for _ in range(3))
+def theirs(torch, links: int) -> dict:
+    x0, a0, b0 = (torch.from_numpy(v) for v in _inputs())
 
-    def run():
-        a = a0.clone().requires_grad_()
-        b = b0.clone().requires_grad_()
-        x = x0.clone().requires_grad_()
+    def chain(x, a, b):
         for _ in range(links):
             x = torch.tanh(x * a + b)
-        x.sum().backward()
+        return x
+
+    def first():
+        a, b, x = (v.clone().requires_grad_() for v in (a0, b0, x0))
+        chain(x, a, b).sum().backward()
         return a.grad
 
-    return run
+    def second():
+        a, b, x = (v.clone().requires_grad_() for v in (a0, b0, x0))
+        (g,) = torch.autograd.grad(chain(x, a, b).sum(), a, create_graph=True)
+        return torch.autograd.grad(g.sum(), a)
+
+    def forward():
+        return torch.func.jvp(lambda x: chain(x, a0, b0), (x0,), (torch.ones(16, dtype=x0.dtype),))
+
+    return {"first order": first, "second order": second, "forward mode": forward}
 
 
 def main() -> None:
@@ -59,21 +86,28 @@ def main() -> None:
     parser.add_argument("--links", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    if args.links < 1 or args.repeats < 1:
+        parser.error(f"--links and --repeats must be at least 1, got {args.links} and {args.repeats}")
     torch = import_torch()
-    runners = {"tinygrad_w2v": chain_ours(args.links)}
+    runners = {"tinygrad_w2v": ours(args.links)}
     if torch is not None:
-        runners["pytorch"] = chain_torch(torch, args.links)
+        runners["pytorch"] = theirs(torch, args.links)
     ops = args.links * OPS_PER_LINK
-    best = {name: float("inf") for name in runners}
+    best = {(who, mode): float("inf") for who, modes in runners.items() for mode in modes}
     for _ in range(args.repeats):  # interleaved, so both see the same machine noise
-        for name, run in runners.items():
-            best[name] = min(best[name], best_of(run, 1))
-    print(f"chain of {args.links} x tanh(x*a+b) = {ops} ops, 16-element float64, forward+backward, "
-          f"best of {args.repeats}")
-    for name, seconds in best.items():
-        print(f"{name:>14}: {seconds / ops * 1e6:6.2f} us/op")
-    if "pytorch" in best:
-        print(f"ratio tinygrad_w2v / pytorch time per op: {best['tinygrad_w2v'] / best['pytorch']:.2f}")
+        for who, modes in runners.items():
+            for mode, run in modes.items():
+                best[who, mode] = min(best[who, mode], best_of(run, 1))
+    print(f"chain of {args.links} x tanh(x*a+b) = {ops} ops, 16-element float64, best of {args.repeats}")
+    per_op = {key: seconds / ops * 1e6 for key, seconds in best.items()}
+    for mode in runners["tinygrad_w2v"]:
+        line = f"{mode:>13}: tinygrad_w2v {per_op['tinygrad_w2v', mode]:6.2f} us/op"
+        if torch is not None:
+            ratio = per_op["tinygrad_w2v", mode] / per_op["pytorch", mode]
+            line += f"   pytorch {per_op['pytorch', mode]:6.2f} us/op   ratio {ratio:.2f}"
+        print(line)
+    ratio = per_op["tinygrad_w2v", "forward mode"] / per_op["tinygrad_w2v", "first order"]
+    print(f"forward mode / our first-order reverse mode, per op: {ratio:.2f}")
 
 
 if __name__ == "__main__":

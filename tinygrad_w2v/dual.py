@@ -53,6 +53,27 @@ def set_tangent(t: Tensor, level: int, value: Tensor | None) -> None:
     t._tangents[level] = value
 
 
+def _recorded(tensors: Any) -> bool:
+    for t in tensors:
+        if t is not None and t.requires_grad:
+            return True
+    return False
+
+
+def _all_none(items: list[Any]) -> bool:
+    for item in items:
+        if item is not None:
+            return False
+    return True
+
+
+def _no_rule(op: str) -> RuntimeError:
+    return RuntimeError(
+        f"op '{op}' has no forward-mode rule: it cannot be used inside jvp/jacfwd "
+        "(a Function needs a static jvp(ctx, *tangents))"
+    )
+
+
 def push(
     op: str,
     out: Tensor,
@@ -65,34 +86,34 @@ def push(
     ``jvp(tangents, out, *inputs)`` with one tangent (or None) per input. A tangent that the rule left in a
     broadcastable shape (``t_a`` of ``a + b`` with ``a`` smaller) gets ``out``'s shape (``broadcast``)."""
     active = _state.levels
+    if len(active) == 1 and not (_state.grad_enabled and _recorded(inputs)):  # the fast path: plain arrays
+        level = active[0]
+        tangents = [None if t._tangents is None else t._tangents.get(level) for t in inputs]
+        if _all_none(tangents):
+            return
+        if jvp is None:
+            raise _no_rule(op)
+        array = jvp([None if tg is None else tg._data for tg in tangents], out._data, *[t._data for t in inputs])
+        if array is not None:
+            if array.shape != out._data.shape:
+                array = broadcast(array, out._data.shape)
+            out._tangents = {level: wrap(array)}
+        return
     for depth, level in enumerate(active):
-        tangents = tuple(None if t._tangents is None else t._tangents.get(level) for t in inputs)
-        if all(tg is None for tg in tangents):
+        tangents = [None if t._tangents is None else t._tangents.get(level) for t in inputs]
+        if _all_none(tangents):
             continue
         if jvp is None:
-            raise RuntimeError(
-                f"op '{op}' has no forward-mode rule: it cannot be used inside jvp/jacfwd "
-                "(a Function needs a static jvp(ctx, *tangents))"
-            )
-        recorded = _state.grad_enabled and (
-            any(t.requires_grad for t in inputs) or any(tg is not None and tg.requires_grad for tg in tangents)
-        )
-        if len(active) == 1 and not recorded:  # plain arrays: the fast path
-            array = jvp(tuple(None if tg is None else tg._data for tg in tangents), out._data,
-                        *[t._data for t in inputs])
-            if array is not None and array.shape != out._data.shape:
-                array = broadcast(array, out._data.shape)
-            value = None if array is None else wrap(array)
-        else:
-            _state.levels = active[:depth]  # the rule's own ops carry only the outer levels' tangents
-            try:
-                value = jvp(tangents, out, *inputs)
-                if value is not None and value.shape != out._data.shape:
-                    value = broadcast(value, out._data.shape)
-            finally:
-                _state.levels = active
-            if value is not None and not hasattr(value, "grad_fn"):
-                value = wrap(value)
+            raise _no_rule(op)
+        _state.levels = active[:depth]  # the rule's own ops carry only the outer levels' tangents
+        try:
+            value = jvp(tangents, out, *inputs)
+            if value is not None and value.shape != out._data.shape:
+                value = broadcast(value, out._data.shape)
+        finally:
+            _state.levels = active
+        if value is not None and not hasattr(value, "grad_fn"):
+            value = wrap(value)
         set_tangent(out, level, value)
     if out.grad_fn is not None:  # a replay that records its rules (create_graph) finds them there
         out.grad_fn.tangents = out._tangents

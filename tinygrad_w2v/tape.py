@@ -30,14 +30,22 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 _counter = itertools.count()  # next() on it is atomic under the GIL: sequence numbers are unique across threads
+watching = False  # set for good once any tensor's data is handed out while a graph needs it (Tensor.data)
+recording = False  # set for good once any thread opens a record() block
+
+
+def next_seq() -> int:
+    """A sequence number later than every node recorded so far."""
+    return next(_counter)
 
 
 class _ThreadState(threading.local):
     """Per-thread recording state; every new thread starts with recording on and no recorder."""
 
-    grad_enabled = True
-    recorders: tuple[list[Node], ...] = ()
-    levels: tuple[int, ...] = ()  # forward-mode levels open in this thread (see dual.py)
+    def __init__(self) -> None:  # runs once in each thread (values in the thread's own dict: fast to read)
+        self.grad_enabled = True
+        self.recorders: tuple[list[Node], ...] = ()
+        self.levels: tuple[int, ...] = ()  # forward-mode levels open in this thread (see dual.py)
 
 
 _state = _ThreadState()
@@ -52,53 +60,45 @@ class Node:
     A node holds its output's array, not its output tensor (that would be a reference cycle); it keeps
     the output's shape and dtype for printing, and a tensor that asked to ``retain_grad`` registers
     itself in ``retained``.
-    A backward pass without ``retain_graph`` releases the node: the closure (and every array it saved)
-    is dropped, and each input that is not a parameter is replaced by its ``TensorInfo``, so that
-    keeping the root alive keeps no activation alive, while pictures and listings still work.
+    A backward pass without ``retain_graph`` releases the node: the rule, the output array (and every array
+    the rule's closure saved) are dropped, and each input made by an op is replaced by that op's node,
+    which answers for it (shape, dtype, name, ``grad_fn``) without data: keeping the root alive keeps no
+    activation alive, while pictures and listings still work. Leaves stay themselves.
     """
 
     __slots__ = ("op", "inputs", "backward", "out", "tangents", "seq", "out_shape", "out_dtype", "retained",
-                 "__weakref__")
+                 "out_name", "__weakref__")
 
     def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any):
         self.op = op
         self.inputs = inputs
         self.backward = backward
         self.out = out
-        self.tangents = None  # the output's forward-mode tangents, if any (see dual.py)
         self.seq = next(_counter)
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained: Tensor | None = None
-        for recorder in _state.recorders:
-            recorder.append(self)
+        if recording:
+            for recorder in _state.recorders:
+                recorder.append(self)
 
     @property
     def released(self) -> bool:
         """True once a backward pass without ``retain_graph`` has freed what this node saved."""
         return self.backward is None
 
-    def release(self) -> None:
-        """Drop the saved arrays and every input tensor the forward computed (parameters stay)."""
-        self.backward = self.out = self.tangents = None
-        self.inputs = tuple(t if t.grad_fn is None and t.requires_grad else TensorInfo(t) for t in self.inputs)
+    # A released node stands in for its output among its consumers' inputs: it answers what a picture or
+    # a listing asks of a tensor (shape, dtype, name, grad_fn, ...), and holds no data.
+    shape = property(lambda self: self.out_shape)
+    dtype = property(lambda self: self.out_dtype)
+    ndim = property(lambda self: len(self.out_shape))
+    grad_fn = property(lambda self: self)
+    name = property(lambda self: getattr(self, "out_name", None))
+    requires_grad, is_leaf, grad = True, False, None
 
     def __repr__(self) -> str:
         ins = ", ".join(str(tuple(t.shape)) for t in self.inputs)
         return f"<Node #{self.seq} {self.op}({ins}) -> {tuple(self.out_shape)}>"
-
-
-class TensorInfo:
-    """What a released node remembers of an input: shape, dtype, name and the node that made it; no data."""
-
-    __slots__ = ("shape", "dtype", "name", "grad_fn", "requires_grad")
-    grad = None
-    is_leaf = property(lambda self: self.grad_fn is None)
-    ndim = property(lambda self: len(self.shape))
-
-    def __init__(self, t: Tensor):
-        self.shape, self.dtype, self.name = t.shape, t.dtype, t.name
-        self.grad_fn, self.requires_grad = t.grad_fn, t.requires_grad
 
 
 def is_grad_enabled() -> bool:
@@ -159,7 +159,9 @@ def record() -> Iterator[Tape]:
             loss = (x * w).sum()
         print(tape)   # one line per op: number, op, input shapes -> output shape
     """
+    global recording
     tape = Tape()
+    recording = True
     _state.recorders = (*_state.recorders, tape)
     try:
         yield tape
@@ -258,9 +260,10 @@ def fit_gradient(node: Node, k: int, t: Tensor, g: Any) -> Any:
 
 
 def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
-    """``node``'s output as a tensor on the graph (the node does not keep its output tensor; see above)."""
+    """``node``'s output as a tensor on the graph (the node does not keep its output tensor; see above),
+    with the output's forward-mode tangents (``node.tangents``, set by ``dual.push``, unset otherwise)."""
     out = wrap(node.out)
-    out.grad_fn, out.requires_grad, out._tangents = node, True, node.tangents
+    out.grad_fn, out.requires_grad, out._tangents = node, True, getattr(node, "tangents", None)
     return out
 
 
@@ -344,10 +347,11 @@ def replay(
                 "its saved arrays were freed by the first backward; pass retain_graph=True to the first call"
             )
         inputs = node.inputs
-        for k, t in enumerate(inputs):
-            if t._watch is not None:
-                check_unchanged(node, k, t)
-                watched.append(t)
+        if watching:
+            for t in inputs:
+                if t._watch is not None:
+                    check_unchanged(node, _position(inputs, t), t)
+                    watched.append(t)
         if node.retained is not None:
             _deliver(node.retained, g, None)
         if create_graph:
@@ -358,29 +362,39 @@ def replay(
             grads = vjp(g, node.out, inputs[0]._data, inputs[1]._data)
         else:
             grads = vjp(g, node.out, *[t._data for t in inputs])
-        if not retain_graph:
-            node.release()
-        for k, (t, gt) in enumerate(zip(inputs, grads)):
-            if gt is None:
-                continue
+        kept = None if retain_graph else []
+        for t, gt in zip(inputs, grads):
             parent = t.grad_fn
-            if parent is None and not t.requires_grad:
-                continue  # a constant
+            if kept is not None:  # releasing: an input made by an op is remembered by its node (see Node)
+                kept.append(parent or t)
+            if gt is None or (parent is None and not t.requires_grad):
+                continue  # no gradient, or a constant
             if gt.shape != t._data.shape or gt.dtype != t._data.dtype or type(gt) is not type(t._data):
-                gt = fit_gradient(node, k, t, gt)
+                gt = fit_gradient(node, _position(inputs, t), t, gt)
             if parent is None:
-                _deliver(t, gt, wanted)
+                if wanted is not None:
+                    _deliver(t, gt, wanted)
+                else:  # _deliver to a leaf's .grad, inlined: this runs for every parameter use
+                    t.grad = (gt if create_graph else gt.copy()) if t.grad is None else t.grad + gt
             elif parent in pending:
                 pending[parent] = pending[parent] + gt
             elif wanted is None or parent in useful or parent in wanted:
                 pending[parent] = gt
                 heappush(heap, (-parent.seq, parent))
+        if kept is not None:
+            node.backward = node.out = node.tangents = None
+            node.inputs = tuple(kept)
     if not retain_graph:
         for t in watched:
             t._watch = None
     if targets is None:
         return None
     return [wanted[id(t) if t.grad_fn is None else t.grad_fn] for t in targets]
+
+
+def _position(inputs: tuple[Tensor, ...], t: Tensor) -> int:
+    """Where ``t`` is among ``inputs`` (by identity: ``==`` on tensors compares values), for messages."""
+    return next(k for k, x in enumerate(inputs) if x is t)
 
 
 def _deliver(leaf: Tensor, g: Any, wanted: dict[Any, Any] | None) -> None:

@@ -31,7 +31,7 @@ class Tensor:
     grad_fn: Any = None
     name: str | None = None
     sparse_grad: bool = False
-    _used_by: Any = None  # weak reference to the last node that recorded this tensor as an input
+    _used_by: Any = None  # leaves: weak reference to the last node that recorded this tensor as an input
     _watch: Any = None  # ((array nodes up to seq saw, its copy or None, seq), ...): checked by the backward
     _tangents: dict[int, Tensor] | None = None  # forward mode: tangent per open level (see dual.py)
     __array_priority__ = 1000
@@ -96,13 +96,19 @@ class Tensor:
         self._data = array
 
     def _watch_if_needed(self, copy: bool | None) -> None:
-        """Remember the array (and, for a read, a copy of its values) for the newest node that needs it."""
-        ref = self._used_by
-        node = None if ref is None else ref()
-        if node is None or node.released or (self._watch is not None and self._watch[-1][2] >= node.seq):
+        """Remember the array (and, for a read, a copy of its values) while a graph that has not been
+        backpropagated may need them: a leaf while the last node that took it as an input is alive and
+        unreleased, a result while the node that made it is (its consumers are replayed before it)."""
+        node = self.grad_fn
+        if node is None:
+            ref = self._used_by
+            node = None if ref is None else ref()
+        if node is None or node.released:
             return
-        entry = (self._data, None if copy is False else self._data.copy(), node.seq)
+        seq = tape.next_seq()  # every node recorded so far may have seen the current values
+        entry = (self._data, None if copy is False else self._data.copy(), seq)
         self._watch = (*(self._watch or ()), entry)
+        tape.watching = True
 
     # ----- attributes -------------------------------------------------------------------------
     @property

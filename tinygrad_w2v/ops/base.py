@@ -65,9 +65,12 @@ def result(op: str, data: Any, inputs: tuple[Tensor, ...], vjp: Callable, jvp: C
             if t.requires_grad:
                 node = out.grad_fn = Node(op, inputs, vjp, data)
                 out.requires_grad = True
-                used_by = _weak(node)  # lets Tensor.data protect what this node will need
+                used_by = None  # lets Tensor.data protect the leaves this node will need (see there)
                 for t in inputs:
-                    t._used_by = used_by
+                    if t.grad_fn is None:
+                        if used_by is None:
+                            used_by = _weak(node)
+                        t._used_by = used_by
                 break
     if _state.levels:
         push(op, out, inputs, jvp, Tensor._wrap, broadcast)
