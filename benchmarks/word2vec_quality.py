@@ -30,7 +30,7 @@ EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 def report(name: str, kv: KeyedVectors, seconds: float) -> None:
     analogies = kv.evaluate_analogies(EVAL / "questions-words.txt")
     rho, used, skipped = kv.evaluate_similarity(EVAL / "wordsim353.tsv")
-    near = ", ".join(w for w, _ in kv.most_similar("you", top=3))
+    near = ", ".join(w for w, _ in kv.most_similar("you", topn=3))
     print(f"{name}: {analogies}; WordSim-353 Spearman {rho:.3f} ({used} pairs, {skipped} skipped); "
           f"you -> {near}; {seconds:.0f} s", flush=True)
 

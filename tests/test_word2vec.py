@@ -228,7 +228,7 @@ def test_related_words_become_nearest(model):
     assert len(run.history["epoch_loss"]) == 4 and run.history["epoch_loss"][-1] < run.history["epoch_loss"][0]
     kv = KeyedVectors(words, run.model.vectors())
     for w in words[1:]:  # words[0] is <eos>
-        nearest = [x for x, _ in kv.most_similar(w, top=4)]
+        nearest = [x for x, _ in kv.most_similar(w, topn=4)]
         assert all(x.split("w")[0] == w.split("w")[0] for x in nearest), (w, nearest)
 
 
