@@ -11,11 +11,10 @@ from __future__ import annotations
 
 # isort: off
 from _common import best_of, import_torch  # first: one thread before NumPy loads
-import argparse
 
 import numpy as np
 
-from tinygrad_w2v import Tensor
+from tinygrad_w2v import Tensor, cli
 
 # isort: on
 
@@ -55,9 +54,9 @@ def chain_torch(torch, links: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--links", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--links", type=cli.integer(1), default=1000)
+    parser.add_argument("--repeats", type=cli.integer(1), default=7)
     args = parser.parse_args()
     torch = import_torch()
     runners = {"tinygrad_w2v": chain_ours(args.links)}
@@ -77,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -232,9 +232,9 @@ class LMTrainer:
         self.train_seconds, self.train_tokens = float(extra["train_seconds"]), int(extra["train_tokens"])
         set_rng_state(self.model.rng, extra["rng"])
         self.history = {k: list(v) for k, v in extra["history"].items()}
-        self.state = self._saved_state(extra)
+        self.state = self._saved_state(path, extra)
 
-    def _saved_state(self, extra: dict[str, Any]) -> tuple | None:
+    def _saved_state(self, path: str | os.PathLike, extra: dict[str, Any]) -> tuple | None:
         if "state_0_h" not in extra:
             return None
         device = self.model.embedding.weight.device
@@ -243,7 +243,7 @@ class LMTrainer:
             value = np.asarray(extra[key])
             expected = (self.batches.batch_size, self.model.hidden_size)
             if value.shape != expected or not np.isfinite(value).all():
-                raise ValueError(f"LMTrainer.load: the carried state '{key}' has shape {value.shape} (expected "
+                raise ValueError(f"LMTrainer.load: {path}: the carried state '{key}' has shape {value.shape} (expected "
                                  f"{expected}) or non-finite values")
             return Tensor._wrap(backend.to_device(value.astype(np.float32), device))
 

@@ -16,6 +16,7 @@ infinite loss stops the run (``FloatingPointError``) before it touches the weigh
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -176,7 +177,7 @@ def train_word2vec(
     bar = progress(config.epochs * steps_per_epoch, f"word2vec {config.model}", "batch",
                    initial=epoch * steps_per_epoch + start_step) if show_progress else None
     saved_at = time.monotonic()
-    with graceful_interrupt() as interrupt:
+    with graceful_interrupt() as interrupt, contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
         while epoch < config.epochs and not run.interrupted:
             tic = time.perf_counter()
             contexts, targets, mask = epoch_examples(ids, counts, config, epoch)
@@ -226,10 +227,8 @@ def train_word2vec(
                 save(epoch, 0)
                 saved_at = time.monotonic()
                 run.interrupted = interrupt.requested
-    if bar is not None:
-        if not run.interrupted:  # the estimate of the subsampled epochs' length was off by a few steps
+        if bar is not None and not run.interrupted:  # the estimate of the subsampled epochs' length was off a bit
             bar.total = bar.n
-        bar.close()
     if partial["window"]:
         run.history["loss"].append(float(np.mean(partial["window"])))
     if plot is not None and run.history["loss"]:
