@@ -119,7 +119,7 @@ def test_paths_are_checked_before_training(text, tmp_path):
     assert not out.exists()  # nothing was trained
     (out / "word2vec_cbow.npz").mkdir(parents=True)
     line = one_line_error(run(word2vec_cmd(text, out)))
-    assert "word2vec_cbow.npz is a directory" in line
+    assert "word2vec_cbow.npz is a directory; give a file name" in line
     (tmp_path / "rnn").mkdir()
     (tmp_path / "rnn" / "checkpoint.npz").mkdir()
     assert "checkpoint.npz is a directory" in one_line_error(run(rnnlm_cmd(text, tmp_path / "rnn")))

@@ -15,9 +15,9 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from . import backend
+from . import backend, files
 
 EXIT_DIVERGED, EXIT_USER_ERROR, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -119,22 +119,11 @@ def existing_file(text: str) -> Path:
 def writable_file(text: str) -> Path:
     """A flag type: a path a file can be written to (not a directory; its folder exists or can be made)."""
     path = Path(text).expanduser()
-    check_writable(path)
+    try:
+        files.check_writable(path)
+    except OSError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return path
-
-
-def check_writable(path: Path, what: str = "") -> None:
-    """Raise ``argparse.ArgumentTypeError`` unless a file can be written at ``path``."""
-    name = f"{what} {path}".strip()
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{name} is a directory; give a file name")
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise argparse.ArgumentTypeError(f"cannot write {name}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot write {name}: {folder} is not writable")
 
 
 def writable_dir(text: str) -> Path:
@@ -142,7 +131,7 @@ def writable_dir(text: str) -> Path:
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a file, not a folder")
-    check_writable(path / "x")
+    writable_file(str(path / "x"))
     return path
 
 
@@ -158,9 +147,3 @@ def names(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
 
     return parse
 
-
-def check_args(args: Any, parser: argparse.ArgumentParser, *checks: tuple[bool, str]) -> None:
-    """Report the first failing ``(ok, message)`` combination check as a user error of ``parser``."""
-    for ok, message in checks:
-        if not ok:
-            parser.error(message)

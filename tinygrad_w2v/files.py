@@ -78,6 +78,21 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", encoding: str | None
     _fsync_dir(path.parent)
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise an ``OSError`` saying why, unless ``atomic_write(path)`` can work: ``path`` is not a directory
+    and its nearest existing ancestor is a folder we may write into."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write {path}: {folder} is not writable")
+
+
 def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> Path:
     """Write ``arrays`` (name -> array-like) to an uncompressed ``.npz`` at ``path``, atomically."""
     path = Path(path)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..files import atomic_write, load_npz, save_npz
+from ..files import atomic_write, check_writable, load_npz, save_npz
 from ..nn import Module
 from ..optim import Optimizer
 
@@ -141,13 +141,7 @@ def prepare_checkpoint(path: Path, resume: bool, overwrite: bool) -> Path | None
     it is an error (``FileExistsError``) naming both flags, so a finished run is never lost by accident."""
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other: continue the run, or replace it")
-    if path.is_dir():
-        raise IsADirectoryError(f"the checkpoint path {path} is a directory; move it away or pick another --out")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-                raise NotADirectoryError(f"cannot write the checkpoint {path}: {parent} is not a writable folder")
-            break
+    check_writable(path)
     if not path.exists():
         if resume:
             print(f"no checkpoint at {path}: starting a new run")
