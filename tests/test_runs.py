@@ -230,8 +230,11 @@ def test_lm_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert not (tmp_path / "other.npz").exists()
 
 
-def test_a_huge_loss_shows_an_infinite_perplexity_not_an_overflow():
+def test_a_huge_finite_loss_shows_an_infinite_perplexity_not_an_overflow():
     assert common.perplexity(800.0) == float("inf") and common.perplexity(1.0) == pytest.approx(np.e)
+    trainer = lm_trainer()
+    trainer.step = lambda x, t: 800.0  # exp(800) overflows a float
+    assert trainer.fit(1) and trainer.history["train perplexity"] == [float("inf")]
 
 
 # ----- time-based checkpoints ---------------------------------------------------------------------------------
