@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{run.history['epoch_loss'][-1] if run.history['epoch_loss'] else float('nan'):.4f}")
 
     kv = KeyedVectors(corpus.vocab.id_to_word, run.model.vectors())
+    written = [checkpoint] + ([run.plot] if run.plot else [])
+    if args.save:  # before the evaluation, which may find a malformed file
+        written.append(kv.save_word2vec_format(args.save))
     for word in QUERIES:
         if word in kv:
             print(f"{word}: " + ", ".join(f"{w} {s:.2f}" for w, s in kv.most_similar(word, topn=5)))
@@ -104,9 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         rho, used, skipped = kv.evaluate_similarity(similarity)
         print(f"WordSim Spearman {rho:.3f} over {used} pairs ({skipped} skipped) [{similarity}]")
 
-    written = [checkpoint] + ([run.plot] if run.plot else [])
-    if args.save:
-        written.append(kv.save_word2vec_format(args.save))
     for path in written:
         print(f"wrote {path}")
     sys.stdout.flush()
