@@ -16,11 +16,10 @@ from __future__ import annotations
 
 # isort: off
 from _common import best_of, import_torch  # first: one thread before NumPy loads
-import argparse
 
 import numpy as np
 
-from tinygrad_w2v import Tensor, func, grad
+from tinygrad_w2v import Tensor, cli, func, grad
 
 # isort: on
 
@@ -82,12 +81,10 @@ def theirs(torch, links: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--links", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--links", type=cli.integer(1), default=1000)
+    parser.add_argument("--repeats", type=cli.integer(1), default=7)
     args = parser.parse_args()
-    if args.links < 1 or args.repeats < 1:
-        parser.error(f"--links and --repeats must be at least 1, got {args.links} and {args.repeats}")
     torch = import_torch()
     runners = {"tinygrad_w2v": ours(args.links)}
     if torch is not None:
@@ -111,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -11,7 +11,6 @@ best (least disturbed) run of each is reported as tokens per second, with the ra
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import math
@@ -19,11 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from argparse import Namespace
 from pathlib import Path
 
 import _common  # first: one BLAS thread, set before NumPy loads OpenBLAS
 import numpy as np
 
+from tinygrad_w2v import cli
 from tinygrad_w2v.data import BPTTBatches, Vocab, ensure_ptb, load_ptb, read_tokens
 from tinygrad_w2v.models.rnnlm import RNNLM
 from tinygrad_w2v.train.lm import LMTrainer
@@ -247,7 +248,7 @@ def time_steps(step, windows: list) -> tuple[float, float]:
     return time.perf_counter() - start, loss
 
 
-def throughput(args: argparse.Namespace) -> None:
+def throughput(args: Namespace) -> None:
     corpus = load_ptb(args.data)
     V = len(corpus.vocab)
     batches = BPTTBatches(corpus.train, BATCH, BPTT)
@@ -368,7 +369,7 @@ def ours_small_preset(ids: np.ndarray) -> tuple[float, float]:
     return time.perf_counter() - start, trainer.history["train perplexity"][-1]
 
 
-def small(args: argparse.Namespace) -> None:
+def small(args: Namespace) -> None:
     """The small preset: the book's loop and ours in this process (training time), then the demo as a user
     runs it (a subprocess: start-up, data loading and a checkpoint per epoch included)."""
     tokens = read_tokens(ensure_ptb(args.data) / "ptb.train.txt")[:1000]
@@ -393,9 +394,9 @@ def small(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=30, help="training windows timed per run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per implementation (best reported)")
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=cli.integer(1), default=30, help="training windows timed per run")
+    parser.add_argument("--repeats", type=cli.integer(1), default=3, help="runs per implementation (best reported)")
     parser.add_argument("--data", default=None, help="PTB directory")
     parser.add_argument("--small", action="store_true", help="time the small preset end to end instead")
     args = parser.parse_args()
@@ -403,4 +404,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

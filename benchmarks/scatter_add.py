@@ -20,14 +20,12 @@ kernel's time relative to ``np.add.at``.
 
 from __future__ import annotations
 
-import argparse
-
 # isort: off
 from _common import best_of  # first: it sets one thread before NumPy loads
 import numpy as np
 from scipy import sparse
 
-from tinygrad_w2v import backend
+from tinygrad_w2v import backend, cli
 
 # isort: on
 
@@ -65,8 +63,8 @@ KERNELS = {"np.add.at": add_at, "CSR product": csr_product, "CSC product": csc_p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=cli.integer(1), default=7)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     zipf = 1 / np.arange(1, 10_001)
@@ -97,4 +95,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

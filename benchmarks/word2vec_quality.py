@@ -12,12 +12,12 @@ from __future__ import annotations
 
 # isort: off
 import _common  # noqa: F401  (first: one thread before NumPy loads)
-import argparse
 import time
 from pathlib import Path
 
 from word2vec_throughput import data_dir
 
+from tinygrad_w2v import cli
 from tinygrad_w2v.data import load_ptb
 from tinygrad_w2v.evaluate import KeyedVectors
 from tinygrad_w2v.train.word2vec import Word2VecConfig, train_word2vec
@@ -30,26 +30,27 @@ EVAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "eval"
 def report(name: str, kv: KeyedVectors, seconds: float) -> None:
     analogies = kv.evaluate_analogies(EVAL / "questions-words.txt")
     rho, used, skipped = kv.evaluate_similarity(EVAL / "wordsim353.tsv")
-    near = ", ".join(w for w, _ in kv.most_similar("you", top=3))
+    near = ", ".join(w for w, _ in kv.most_similar("you", topn=3))
     print(f"{name}: {analogies}; WordSim-353 Spearman {rho:.3f} ({used} pairs, {skipped} skipped); "
           f"you -> {near}; {seconds:.0f} s", flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--models", default="cbow,skipgram")
-    parser.add_argument("--batch-size", type=int, default=Word2VecConfig.batch_size)
+    parser.add_argument("--epochs", type=cli.integer(1), default=10)
+    parser.add_argument("--models", type=cli.names(("cbow", "skipgram")), default="cbow,skipgram")
+    parser.add_argument("--batch-size", type=cli.integer(1), default=Word2VecConfig.batch_size)
     parser.add_argument("--optimizer", choices=("sgd", "adam"), default=Word2VecConfig.optimizer)
-    parser.add_argument("--lr", type=float, default=None, help="default: the trainer's for the optimizer")
-    parser.add_argument("--seed", type=int, default=0, help="seed of ours and of gensim")
+    parser.add_argument("--lr", type=cli.number(0, low_open=True), default=None,
+                        help="default: the trainer's for the optimizer")
+    parser.add_argument("--seed", type=cli.integer(0, 2**32 - 2), default=0, help="seed of ours and of gensim")
     parser.add_argument("--no-gensim", action="store_true", help="train only ours")
     args = parser.parse_args()
     corpus = load_ptb(data_dir(args.data), download_missing=False)
     words = corpus.vocab.decode(corpus.train)
     sentences = [s.split() + ["<eos>"] for s in " ".join(words).split(" <eos>") if s.strip()]
-    for model in args.models.split(","):
+    for model in args.models:
         config = Word2VecConfig(model=model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                                 lr=args.lr, seed=args.seed)
         tic = time.perf_counter()
@@ -70,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

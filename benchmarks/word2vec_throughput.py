@@ -13,7 +13,6 @@ from __future__ import annotations
 
 # isort: off
 from _common import import_torch  # first: one thread before NumPy loads
-import argparse
 import math
 import os
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygrad_w2v import cli
 from tinygrad_w2v.data import UnigramSampler, load_ptb, resolve_data_dir
 from tinygrad_w2v.train.word2vec import Word2VecConfig, batch_loss, epoch_examples, train_word2vec
 
@@ -97,12 +97,12 @@ def gensim_rate(sentences, sg: int, config: Word2VecConfig) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="PTB dir (default: $TINYGRAD_W2V_DATA, else ../shared/data/ptb)")
-    parser.add_argument("--max-tokens", type=int, default=300_000)
-    parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--models", default="cbow,skipgram")
+    parser.add_argument("--max-tokens", type=cli.integer(11), default=300_000)
+    parser.add_argument("--batch-size", type=cli.integer(1), default=4096)
+    parser.add_argument("--repeats", type=cli.integer(1), default=2)
+    parser.add_argument("--models", type=cli.names(("cbow", "skipgram")), default="cbow,skipgram")
     args = parser.parse_args()
     root = data_dir(args.data)
     corpus = load_ptb(root, download_missing=False)
@@ -118,7 +118,7 @@ def main() -> None:
     torch = import_torch()
     print(f"PTB {root}: {len(ids):,} tokens, dim 100, window 5, negative 5, batch {args.batch_size}, one thread, "
           f"best of {args.repeats}")
-    for model in args.models.split(","):
+    for model in args.models:
         config = Word2VecConfig(model=model, dim=100, window=5, negative=5, batch_size=args.batch_size, epochs=1,
                                 optimizer="sgd", sample=0, seed=0)
         rates = {"tinygrad_w2v": max(ours(ids, counts, config) for _ in range(args.repeats))}
@@ -135,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

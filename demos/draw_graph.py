@@ -10,12 +10,11 @@ Needs the ``viz`` extra (the graphviz Python package) and Graphviz's ``dot`` pro
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from tinygrad_w2v import Tensor
+from tinygrad_w2v import Tensor, cli
 from tinygrad_w2v.viz import draw_graph, wengert_list
 
 
@@ -50,8 +49,8 @@ def rnn_three_steps(rng: np.random.Generator) -> Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Draw computation graphs to SVG and PNG.")
-    parser.add_argument("--out", type=Path, default=Path("out/graphs"), help="output directory")
+    parser = cli.ArgumentParser(description="Draw computation graphs to SVG and PNG.")
+    parser.add_argument("--out", type=cli.writable_dir, default=Path("out/graphs"), help="output directory")
     parser.add_argument("--show-grads", action="store_true", help="run backward and show gradient norms")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -69,4 +68,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

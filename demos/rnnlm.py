@@ -7,23 +7,23 @@
 Flags given explicitly override the preset's values. Prints the training perplexity of every epoch,
 ``valid perplexity: X`` / ``test perplexity: Y`` where it evaluates, ``--generate N`` sampled words, the
 path of the perplexity plot, and as its last line ``throughput: <integer> tokens/s`` (training tokens per
-second of training time). A checkpoint is written after every epoch and on Ctrl-C; ``--resume``
-continues from it.
+second of training time). A checkpoint is written after every epoch, every ``--checkpoint-every`` minutes
+and on Ctrl-C / SIGTERM / SIGHUP; ``--resume`` continues from it (see the README's "Runs, checkpoints and
+resuming").
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from tinygrad_w2v import backend
+from tinygrad_w2v import cli
 from tinygrad_w2v.data import UNK, Corpus, Vocab, ensure_ptb, load_corpus, read_tokens
 from tinygrad_w2v.models.rnnlm import RNNLM
-from tinygrad_w2v.train.common import plot_history
+from tinygrad_w2v.train.common import plot_history, prepare_checkpoint
 from tinygrad_w2v.train.lm import LMTrainer, evaluate_perplexity
 
 PRESETS = {
@@ -36,36 +36,48 @@ DEFAULTS = PRESETS["book"] | {"epochs": 1}  # without a preset: the book's model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=sorted(PRESETS), help="the book's settings (flags given override them)")
     p.add_argument("--cell", choices=["rnn", "lstm"])
-    p.add_argument("--layers", type=int)
-    p.add_argument("--embed", type=int, help="embedding size")
-    p.add_argument("--hidden", type=int, help="hidden state size")
-    p.add_argument("--batch-size", type=int, help="parallel streams")
-    p.add_argument("--bptt", type=int, help="steps per truncated-BPTT window")
-    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--layers", type=cli.integer(1))
+    p.add_argument("--embed", type=cli.integer(1), help="embedding size")
+    p.add_argument("--hidden", type=cli.integer(1), help="hidden state size")
+    p.add_argument("--batch-size", type=cli.integer(1), help="parallel streams")
+    p.add_argument("--bptt", type=cli.integer(1), help="steps per truncated-BPTT window")
+    p.add_argument("--lr", type=cli.number(0, low_open=True), help="learning rate")
     p.add_argument("--optimizer", choices=["sgd", "adam"])
-    p.add_argument("--clip", type=float, help="global gradient-norm limit (default: the preset's)")
-    p.add_argument("--dropout", type=float)
+    p.add_argument("--clip", type=cli.number(0, low_open=True, none=True), default=argparse.SUPPRESS,
+                   help="global gradient-norm limit, or 'none' (default: the preset's)")
+    p.add_argument("--dropout", type=cli.number(0, 1, high_open=True), help="drop probability")
     p.add_argument("--tie-weights", action="store_true", default=None, help="output matrix = embedding matrix")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-tokens", type=int, help="train on the first N tokens only (no valid/test evaluation)")
+    p.add_argument("--epochs", type=cli.integer(1))
+    p.add_argument("--max-tokens", type=cli.integer(2), help="train on the first N tokens only (no valid/test "
+                   "evaluation)")
     p.add_argument("--data", help="PTB directory or a text file (default: $TINYGRAD_W2V_DATA, else the cache)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--generate", type=int, help="sample N words after training")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --generate")
+    p.add_argument("--seed", type=cli.SEED, default=0)
+    p.add_argument("--device", type=cli.device, default="cpu", help="cpu or cuda")
+    p.add_argument("--generate", type=cli.integer(0), help="sample N words after training")
+    p.add_argument("--temperature", type=cli.number(0), default=1.0,
+                   help="sampling temperature for --generate (0: always the likeliest word)")
     p.add_argument("--init", choices=["book", "torch"], default="book", help="weight initialisation")
-    p.add_argument("--out", type=Path, default=Path("out/rnnlm"), help="folder for the checkpoint and the plot")
+    p.add_argument("--out", type=cli.writable_dir, default=Path("out/rnnlm"),
+                   help="folder for the checkpoint and the plot")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint of an earlier run in OUT")
+    p.add_argument("--checkpoint-every", type=cli.number(0, low_open=True), default=10.0, metavar="MINUTES",
+                   help="also write a checkpoint every MINUTES of training (default: 10)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not write checkpoints")
     p.add_argument("--no-plot", action="store_true", help="do not write the perplexity plot")
     args = p.parse_args(argv)
     for key, value in PRESETS.get(args.preset, DEFAULTS).items():
-        if getattr(args, key, None) is None:
+        given = hasattr(args, key) if key == "clip" else getattr(args, key) is not None  # --clip none is given
+        if not given:
             setattr(args, key, value)
     args.tie_weights = bool(args.tie_weights)
+    if args.tie_weights and args.embed != args.hidden:
+        p.error(f"--tie-weights needs --embed equal to --hidden, got {args.embed} and {args.hidden}")
+    if args.no_checkpoint and (args.resume or args.overwrite):
+        p.error("--no-checkpoint cannot be combined with --resume or --overwrite")
     return args
 
 
@@ -79,8 +91,10 @@ def first_tokens(data: str | None, n: int) -> Corpus:
     return Corpus(train=vocab.encode(tokens), vocab=vocab)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    checkpoint = None if args.no_checkpoint else args.out / "checkpoint.npz"
+    resume = None if checkpoint is None else prepare_checkpoint(checkpoint, args.resume, args.overwrite)
     if args.max_tokens is None:
         corpus = load_corpus(args.data)
     else:
@@ -90,16 +104,13 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.embed}, hidden {args.hidden}, batch {args.batch_size}, bptt {args.bptt}, {args.optimizer} lr "
           f"{args.lr}, clip {args.clip}, dropout {args.dropout}, tied {args.tie_weights}, {args.epochs} epochs")
     model = RNNLM(vocab_size, args.embed, args.hidden, cell=args.cell, layers=args.layers, dropout=args.dropout,
-                  tie_weights=args.tie_weights, init=args.init, seed=args.seed)
-    if args.device == "cuda":
-        backend.check_device("cuda")
-        model.to("cuda")
+                  tie_weights=args.tie_weights, init=args.init, seed=args.seed).to(args.device)
     trainer = LMTrainer(model, train, args.batch_size, args.bptt, args.lr, optimizer=args.optimizer,
-                        clip=args.clip, valid_ids=valid)
-    checkpoint = None if args.no_checkpoint else args.out / "checkpoint.npz"
-    if args.resume and checkpoint is not None and checkpoint.exists():
-        trainer.load(checkpoint)
-        print(f"resumed from {checkpoint} at epoch {trainer.epoch + 1}, window {trainer.step_in_epoch + 1}")
+                        clip=args.clip, valid_ids=valid,
+                        config={"init": args.init, "seed": args.seed, "epochs": args.epochs})
+    if resume is not None:
+        trainer.load(resume)
+        print(f"resumed from {resume} at epoch {trainer.epoch + 1}, window {trainer.step_in_epoch + 1}")
 
     def report(t: LMTrainer) -> None:
         line = f"epoch {t.epoch}/{args.epochs}: train perplexity {t.history['train perplexity'][-1]:.2f}"
@@ -107,29 +118,32 @@ def main(argv: list[str] | None = None) -> None:
             line += f", lr {t.optimizer.lr:g}\nvalid perplexity: {t.history['valid perplexity'][-1]:.2f}"
         tqdm.write(line)
 
-    finished = trainer.fit(args.epochs, checkpoint=checkpoint, on_epoch=report)
+    finished = trainer.fit(args.epochs, checkpoint=checkpoint, on_epoch=report,
+                           checkpoint_every=60 * args.checkpoint_every)
     if checkpoint is not None and checkpoint.exists():
         print(f"checkpoint: {checkpoint}")
     if not finished:
-        print("stopped by Ctrl-C; run again with --resume to continue")
-    else:
-        if test is not None:
-            print(f"test perplexity: {evaluate_perplexity(model, test):.2f}")
-        if args.generate:
-            words, ids_of = corpus.vocab.id_to_word, corpus.vocab.word_to_id
-            skip = [ids_of[UNK]] if ids_of.get(UNK, vocab_size) < vocab_size else []
-            start = ids_of["you"] if ids_of.get("you", vocab_size) < vocab_size else int(train[0])
-            ids = model.generate(start, args.generate, temperature=args.temperature, skip_ids=skip,
-                                 rng=np.random.default_rng(args.seed))
-            text = " ".join(words[i] for i in [start, *ids]).replace(" <eos>", ".\n")
-            print(f"generated ({args.generate} words after '{words[start]}'):\n{text}")
-        if not args.no_plot:
-            path = plot_history(trainer.history, args.out / "perplexity.png", title="RNN LM perplexity",
-                                xlabel="epoch")
-            if path is not None:
-                print(f"plot: {path}")
+        print(f"stopped after window {trainer.step_in_epoch} of epoch {trainer.epoch + 1}"
+              + ("; run the same command with --resume to continue" if checkpoint is not None else ""))
+        return cli.EXIT_INTERRUPTED
+    if test is not None:
+        print(f"test perplexity: {evaluate_perplexity(model, test):.2f}")
+    if args.generate:
+        words, ids_of = corpus.vocab.id_to_word, corpus.vocab.word_to_id
+        skip = [ids_of[UNK]] if ids_of.get(UNK, vocab_size) < vocab_size else []
+        start = ids_of["you"] if ids_of.get("you", vocab_size) < vocab_size else int(train[0])
+        ids = model.generate(start, args.generate, temperature=args.temperature, skip_ids=skip,
+                             rng=np.random.default_rng(args.seed))
+        text = " ".join(words[i] for i in [start, *ids]).replace(" <eos>", ".\n")
+        print(f"generated ({args.generate} words after '{words[start]}'):\n{text}")
+    if not args.no_plot:
+        path = plot_history(trainer.history, args.out / "perplexity.png", title="RNN LM perplexity",
+                            xlabel="epoch")
+        if path is not None:
+            print(f"plot: {path}")
     print(f"throughput: {trainer.throughput():.0f} tokens/s")
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import shutil
 import threading
+import time
 
 import pytest
 
@@ -21,6 +22,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         name = self.path.rsplit("/", 1)[-1]
+        if name in self.misbehaving:
+            try:
+                self.misbehaving[name](self)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
+            return
         if name == "truncated.txt":
             self.send_response(200)
             self.send_header("Content-Length", str(len(BODY)))
@@ -39,6 +46,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def trickle(self):  # a byte every 0.2 s: each read succeeds, the download never ends
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        for byte in BODY[:100]:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.2)
+
+    def huge(self):  # announces a terabyte and keeps sending
+        self.send_response(200)
+        self.send_header("Content-Length", str(10**12))
+        self.end_headers()
+        for _ in range(100):
+            self.wfile.write(BODY)
+
+    def endless(self):  # no length announced, more bytes than the file has
+        self.send_response(200)
+        self.end_headers()
+        for _ in range(100):
+            self.wfile.write(BODY)
+        self.close_connection = True
+
+    def bad_length(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "lots")
+        self.end_headers()
+        self.wfile.write(BODY)
+        self.close_connection = True
+
+    misbehaving = {"trickle.txt": trickle, "huge.txt": huge, "endless.txt": endless, "bad_length.txt": bad_length}
 
 
 @pytest.fixture
@@ -67,6 +106,21 @@ def test_bad_download_never_replaces_a_file(server, tmp_path, name, message):
         download(f"{server}/{name}", dest, MD5)
     assert dest.read_bytes() == b"a good file the user had"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ptb.train.txt"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("name, message", [
+    ("trickle.txt", "did not finish within 1 s"),
+    ("huge.txt", f"announces 1000000000000 bytes, the file has {len(BODY)}"),
+    ("endless.txt", f"sent more than the {len(BODY)} bytes"),
+    ("bad_length.txt", "sent the Content-Length 'lots', not a number of bytes"),
+])
+def test_a_misbehaving_server_is_stopped_and_named(server, tmp_path, name, message):
+    dest = tmp_path / "ptb.train.txt"
+    dest.write_bytes(b"a good file the user had")
+    with pytest.raises(OSError, match=f"{server}/{name}.*{message}|{message}.*{server}/{name}"):
+        download(f"{server}/{name}", dest, MD5, size=len(BODY), timeout=1.0, deadline=1.0)
+    assert dest.read_bytes() == b"a good file the user had"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ptb.train.txt"]
 
 
 def test_offline_error_says_where_to_put_the_files(tmp_path):

@@ -31,7 +31,7 @@ def cos(a, b):
 
 
 def test_most_similar_is_cosine_without_the_word(kv):
-    got = kv.most_similar("king", top=3)
+    got = kv.most_similar("king", topn=3)
     sims = {w: cos(VECTORS[2], v) for w, v in zip(WORDS, VECTORS) if w != "king"}
     expected = sorted(sims, key=sims.get, reverse=True)[:3]
     assert [w for w, _ in got] == expected == ["queen", "kingly", "woman"]
@@ -122,7 +122,7 @@ def test_word2vec_text_round_trip_and_gensim_reads_it(kv, tmp_path):
     theirs = gensim.models.KeyedVectors.load_word2vec_format(str(path))
     assert theirs.index_to_key == WORDS
     np.testing.assert_allclose(theirs.vectors, VECTORS, rtol=1e-6)
-    assert theirs.most_similar("king", topn=1)[0][0] == kv.most_similar("king", top=1)[0][0]
+    assert theirs.most_similar("king", topn=1)[0][0] == kv.most_similar("king", topn=1)[0][0]
 
 
 def test_malformed_vector_files(tmp_path):
@@ -144,3 +144,72 @@ def test_npz_round_trip(kv, tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(ValueError, match="is not a vector file"):
         KeyedVectors.load_npz(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"2 3\na 1 2 3\nb \xff\xfe 2 3\n", r"bad\.txt, line 3: not UTF-8 text"),
+    (b"2 3\na\0\x00\x80?\x00\x00\x00@\x00\x00@@b\0", r"bad\.txt, line 2: not UTF-8 text.*binary"),
+    (b"-2 3\n", r"bad\.txt, line 1: expected a header 'count dim' \(count >= 0, dim >= 1\), got '-2 3'"),
+    (b"1 -3\na 1 2 3\n", r"line 1: expected a header"),
+    (b"1 0\na\n", r"line 1: expected a header"),
+    (b"3 2\na 1 2\nb 3 4\na 5 6\n", r"bad\.txt, line 4: the word 'a' appears again \(first on line 2\)"),
+])
+def test_bad_vector_files_name_the_file_and_line(tmp_path, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        KeyedVectors.load_word2vec_format(path)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_word(kv, tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + kv.save_word2vec_format(tmp_path / "v.txt").read_bytes())
+    assert KeyedVectors.load_word2vec_format(path).words == WORDS
+    questions = tmp_path / "q.txt"
+    questions.write_bytes("\ufeff: s\nman woman king queen\n".encode())
+    assert kv.evaluate_analogies(questions).sections == {"s": (1, 1)}
+    pairs = tmp_path / "ws.tsv"
+    pairs.write_bytes("\ufeffman\twoman\t7\nking\tqueen\t8\n".encode())
+    assert kv.evaluate_similarity(pairs)[1:] == (2, 0)
+
+
+def test_bad_evaluation_files_name_the_file_and_line(kv, tmp_path):
+    path = tmp_path / "ws.tsv"
+    path.write_text("man\twoman\t7\nking\tqueen\tnan\n")
+    with pytest.raises(ValueError, match=r"ws\.tsv, line 2: expected 'word1<TAB>word2<TAB>score'"):
+        kv.evaluate_similarity(path)
+    path.write_bytes(b": s\nman woman king \xe9\n")
+    with pytest.raises(ValueError, match=r"ws\.tsv, line 2: not UTF-8"):
+        kv.evaluate_analogies(path)
+
+
+def test_nan_vectors_load_with_a_warning_naming_the_line(tmp_path):
+    path = tmp_path / "nan.txt"
+    path.write_text("3 2\na 1 2\nb nan 1\nc 0.5 3\n")
+    with pytest.warns(UserWarning, match=r"nan\.txt: 1 vectors hold NaN or infinite values \(first on line 3\)"):
+        kv = KeyedVectors.load_word2vec_format(path)
+    assert np.isnan(kv["b"][0])
+
+
+@pytest.mark.parametrize("topn", [0, 1, 5, 6, 100])
+@pytest.mark.parametrize("nan_rows", [(), (4,), (2,), (0, 1, 3, 4, 5)])
+def test_most_similar_never_returns_the_query_word(topn, nan_rows):
+    vectors = VECTORS.copy()
+    vectors[list(nan_rows)] = np.nan
+    kv = KeyedVectors(WORDS, vectors)
+    for word in WORDS:
+        got = [w for w, _ in kv.most_similar(word, topn=topn)]
+        assert word not in got
+        assert len(got) == min(topn, len(WORDS) - 1) and len(set(got)) == len(got)
+        sims = [s for _, s in kv.most_similar(word, topn=len(WORDS))]
+        finite = [s for s in sims if not np.isnan(s)]
+        assert sims[: len(finite)] == sorted(finite, reverse=True)  # the NaNs rank after every number
+    got = [w for w, _ in kv.analogy("man", "woman", "king", topn=10)]
+    assert sorted(got) == ["apple", "kingly", "queen"]
+
+
+def test_duplicate_words_and_bad_topn_are_named():
+    with pytest.raises(ValueError, match=r"the word 'a' appears twice \(rows 0 and 2\)"):
+        KeyedVectors(["a", "b", "a"], np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="topn must be an integer >= 0, got -1"):
+        KeyedVectors(["a", "b"], np.ones((2, 2))).most_similar("a", topn=-1)

@@ -57,15 +57,16 @@ def test_checkpoint_for_another_model_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "not_ck.npz", model)
 
 
-def test_first_ctrl_c_only_asks_to_stop_second_aborts():
-    before = signal.getsignal(signal.SIGINT)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_first_interrupt_only_asks_to_stop_second_aborts(signum):
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     with graceful_interrupt() as stop:
         assert not stop.requested
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signum)
         assert stop.requested
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is before
+            os.kill(os.getpid(), signum)
+    assert {s: signal.getsignal(s) for s in before} == before
 
 
 def test_plot_history_writes_an_image(tmp_path):

@@ -228,7 +228,7 @@ def test_related_words_become_nearest(model):
     assert len(run.history["epoch_loss"]) == 4 and run.history["epoch_loss"][-1] < run.history["epoch_loss"][0]
     kv = KeyedVectors(words, run.model.vectors())
     for w in words[1:]:  # words[0] is <eos>
-        nearest = [x for x, _ in kv.most_similar(w, top=4)]
+        nearest = [x for x, _ in kv.most_similar(w, topn=4)]
         assert all(x.split("w")[0] == w.split("w")[0] for x in nearest), (w, nearest)
 
 
@@ -247,7 +247,7 @@ def test_linear_decay_reaches_its_end_with_subsampling(monkeypatch):
     config = Word2VecConfig(dim=8, window=2, batch_size=16, epochs=3, optimizer="sgd", sample=1e-2, seed=0)
     train_word2vec(ids, counts, config, show_progress=False)
     (schedule,) = schedules
-    assert 0.9 < schedule.steps / schedule.total_steps < 1.1, (schedule.steps, schedule.total_steps)
+    assert 0.9 < schedule.last_epoch / schedule.total_iters < 1.1, (schedule.last_epoch, schedule.total_iters)
 
 
 # ----- checkpoints, resume, Ctrl-C -------------------------------------------------------------------
@@ -326,13 +326,34 @@ def test_ctrl_c_saves_a_loadable_checkpoint(tmp_path, monkeypatch):
         np.testing.assert_array_equal(model.state_dict()[name], value)
 
 
-def test_resume_refuses_another_config(tmp_path):
+def test_resume_refuses_another_config_or_other_data_naming_each_field(tmp_path):
     words, ids, counts = planted_corpus(sentences=30)
     config = Word2VecConfig(dim=8, window=2, batch_size=64, epochs=1)
     train_word2vec(ids, counts, config, checkpoint=tmp_path / "c.npz", show_progress=False)
-    other = Word2VecConfig(dim=8, window=2, batch_size=64, epochs=1, negative=3)
-    with pytest.raises(ValueError, match="different config"):
+    other = Word2VecConfig(dim=8, window=2, batch_size=32, epochs=1, negative=3)
+    with pytest.raises(ValueError, match=r"c.npz was written by a different run \(negative 5 in the checkpoint, 3 "
+                                         r"now; batch_size 64 in the checkpoint, 32 now\)"):
         train_word2vec(ids, counts, other, resume=tmp_path / "c.npz", show_progress=False)
+    with pytest.raises(ValueError, match=r"epochs 1 in the checkpoint, 0|epochs must be at least 1"):
+        train_word2vec(ids, counts, Word2VecConfig(dim=8, window=2, batch_size=64, epochs=0), resume=tmp_path / "c.npz")
+    with pytest.raises(ValueError, match=rf"data {len(ids)} tokens, sha256 \w+ in the checkpoint, "
+                                         rf"{len(ids) - 100} tokens, sha256 \w+ now"):
+        train_word2vec(ids[:-100], counts, config, resume=tmp_path / "c.npz", show_progress=False)
+
+
+def test_a_finished_run_can_be_extended_with_more_epochs(tmp_path):
+    words, ids, counts = planted_corpus(sentences=30)
+    config = Word2VecConfig(dim=8, window=2, batch_size=64, epochs=1, seed=2)
+    first = train_word2vec(ids, counts, config, checkpoint=tmp_path / "c.npz", show_progress=False)
+    longer = Word2VecConfig(dim=8, window=2, batch_size=64, epochs=3, seed=2)
+    extended = train_word2vec(ids, counts, longer, checkpoint=tmp_path / "c.npz", resume=tmp_path / "c.npz",
+                              show_progress=False)
+    assert extended.history["epoch_loss"][0] == first.history["epoch_loss"][0]
+    assert len(extended.history["epoch_loss"]) == 3
+    assert load_checkpoint(tmp_path / "c.npz", trainer.make_model(longer, len(counts)))["epoch"] == 3
+    with pytest.raises(ValueError, match="epochs 3 in the checkpoint, 2 now"):  # epochs may grow, not shrink
+        train_word2vec(ids, counts, Word2VecConfig(dim=8, window=2, batch_size=64, epochs=2, seed=2),
+                       resume=tmp_path / "c.npz", show_progress=False)
 
 
 def test_config_errors():

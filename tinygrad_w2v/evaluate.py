@@ -9,6 +9,7 @@ vectors, Mikolov et al. 2013's 3CosAdd) other than ``a``, ``b``, ``c``, a chunk 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,13 +37,30 @@ class AnalogyResult:
                 f"{self.skipped} skipped)")
 
 
-def _data_lines(path: Path) -> list[tuple[int, str]]:
-    """``(line number, stripped text)`` of every non-empty line that is not a ``#`` comment."""
+def _text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (a leading byte-order mark is dropped); binary or non-UTF-8 content
+    is an error naming the file and the line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"no such file: {path}") from None
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    nul = raw.find(b"\0")
+    try:
+        if nul >= 0:
+            raise UnicodeDecodeError("utf-8", raw, nul, nul + 1, "a NUL byte: binary data")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text ({e.reason}); binary word2vec files are not read, "
+                         "save vectors as text") from None
+    return text.splitlines()
+
+
+def _data_lines(path: Path) -> list[tuple[int, str]]:
+    """``(line number, stripped text)`` of every non-empty line that is not a ``#`` comment."""
+    return [(n, line.strip()) for n, line in enumerate(_text_lines(path), 1) if line.strip()
             and not line.lstrip().startswith("#")]
 
 
@@ -54,9 +72,10 @@ class KeyedVectors:
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
             raise ValueError(f"KeyedVectors: {len(words)} words but vectors of shape {vectors.shape}")
         self.words = list(words)
-        self.index = {w: i for i, w in enumerate(self.words)}
-        if len(self.index) != len(self.words):
-            raise ValueError("KeyedVectors: words must be unique")
+        self.index = {}
+        for i, w in enumerate(self.words):
+            if self.index.setdefault(w, i) != i:
+                raise ValueError(f"KeyedVectors: the word {w!r} appears twice (rows {self.index[w]} and {i})")
         self.vectors = vectors
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = vectors / np.maximum(norms, 1e-12)  # rows of length 1 (a zero row stays zero)
@@ -80,21 +99,24 @@ class KeyedVectors:
         """Cosine similarity of two words."""
         return float(self.unit[self.id(w1)] @ self.unit[self.id(w2)])
 
-    def _nearest(self, query: np.ndarray, exclude: list[int], top: int) -> list[tuple[str, float]]:
+    def _nearest(self, query: np.ndarray, exclude: list[int], topn: int) -> list[tuple[str, float]]:
+        if not isinstance(topn, (int, np.integer)) or topn < 0:
+            raise ValueError(f"KeyedVectors: topn must be an integer >= 0, got {topn!r}")
         sims = self.unit @ (query / max(float(np.linalg.norm(query)), 1e-12))
-        sims[exclude] = -np.inf
-        best = np.argsort(-sims, kind="stable")[:top]
-        return [(self.words[i], float(sims[i])) for i in best]
+        order = np.argsort(-np.nan_to_num(sims, nan=-np.inf), kind="stable")  # NaN similarities rank last
+        order = order[~np.isin(order, exclude)][:topn]
+        return [(self.words[i], float(sims[i])) for i in order]
 
-    def most_similar(self, word: str, top: int = 5) -> list[tuple[str, float]]:
-        """The ``top`` words of highest cosine similarity to ``word`` (itself excluded), with the similarity."""
+    def most_similar(self, word: str, topn: int = 5) -> list[tuple[str, float]]:
+        """The ``topn`` words of highest cosine similarity to ``word`` (never ``word`` itself; fewer when the
+        vocabulary is smaller), with the similarity; NaN similarities (NaN vectors) rank last."""
         i = self.id(word)
-        return self._nearest(self.unit[i], [i], top)
+        return self._nearest(self.unit[i], [i], topn)
 
-    def analogy(self, a: str, b: str, c: str, top: int = 1) -> list[tuple[str, float]]:
+    def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
         """``a : b :: c : ?`` by 3CosAdd: the words nearest to ``b - a + c`` (unit vectors), not a, b or c."""
         ia, ib, ic = self.id(a), self.id(b), self.id(c)
-        return self._nearest(self.unit[ib] - self.unit[ia] + self.unit[ic], [ia, ib, ic], top)
+        return self._nearest(self.unit[ib] - self.unit[ia] + self.unit[ic], [ia, ib, ic], topn)
 
     def evaluate_analogies(self, path: str | os.PathLike, lowercase: bool = True, chunk: int = 512) -> AnalogyResult:
         """Accuracy on a ``questions-words.txt`` file (``: section`` headers, ``a b c d`` lines), per section
@@ -146,7 +168,7 @@ class KeyedVectors:
             parts = line.split("\t")
             try:
                 w1, w2, score = parts[0].strip(), parts[1].strip(), float(parts[2])
-                if len(parts) != 3:
+                if len(parts) != 3 or not np.isfinite(score):
                     raise ValueError
             except (IndexError, ValueError):
                 raise ValueError(f"{path}, line {n}: expected 'word1<TAB>word2<TAB>score', got {line!r}") from None
@@ -176,16 +198,18 @@ class KeyedVectors:
 
     @classmethod
     def load_word2vec_format(cls, path: str | os.PathLike) -> KeyedVectors:
-        """Read a word2vec text file (as written by ``save_word2vec_format`` or gensim)."""
+        """Read a word2vec text file (as written by ``save_word2vec_format`` or gensim). Errors name the file
+        and the line: not UTF-8 text, a bad header, a short or long row, a duplicate word. NaN or infinite
+        entries load with a warning naming the first such line."""
         path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"load_word2vec_format: no such file: {path}") from None
+        lines = _text_lines(path)
         try:
             count, dim = (int(x) for x in lines[0].split())
+            if count < 0 or dim < 1:
+                raise ValueError
         except (IndexError, ValueError):
-            raise ValueError(f"{path}, line 1: expected a header 'count dim'") from None
+            raise ValueError(f"{path}, line 1: expected a header 'count dim' (count >= 0, dim >= 1), got "
+                             f"{lines[0] if lines else ''!r}") from None
         if len(lines) - 1 < count:
             raise ValueError(f"{path}: the header announces {count} words but the file has {len(lines) - 1} lines")
         words, vectors = [], np.empty((count, dim), dtype=np.float32)
@@ -198,6 +222,14 @@ class KeyedVectors:
             except ValueError:
                 raise ValueError(f"{path}, line {i + 2}: a vector entry is not a number") from None
             words.append(parts[0])
+        seen: dict[str, int] = {}
+        for i, w in enumerate(words):
+            if seen.setdefault(w, i) != i:
+                raise ValueError(f"{path}, line {i + 2}: the word {w!r} appears again (first on line {seen[w] + 2})")
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+        if bad.size:
+            warnings.warn(f"{path}: {bad.size} vectors hold NaN or infinite values (first on line {bad[0] + 2})",
+                          stacklevel=2)
         return cls(words, vectors)
 
     def save_npz(self, path: str | os.PathLike) -> Path:
@@ -209,4 +241,7 @@ class KeyedVectors:
         arrays = files.load_npz(path)
         if set(arrays) != {"words", "vectors"}:
             raise ValueError(f"{path} is not a vector file: it holds {sorted(arrays)}, expected words and vectors")
-        return cls([str(w) for w in arrays["words"]], arrays["vectors"])
+        try:
+            return cls([str(w) for w in arrays["words"]], arrays["vectors"])
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None

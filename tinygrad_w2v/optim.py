@@ -56,6 +56,14 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lr = float(state["lr"])
 
+    def _buffer(self, state: dict[str, Any], key: str, p: Tensor) -> Any:
+        """A copy of ``state[key]`` on ``p``'s device, checked to have ``p``'s shape."""
+        value = state[key]
+        if value.shape != p.shape:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: '{key}' has shape {value.shape}, its "
+                             f"parameter {p.shape}")
+        return backend.to_device(value, p.device).astype(p.dtype, copy=True)
+
 
 class SGD(Optimizer):
     """``p -= lr * g``, with optional momentum (dense gradients only), as ``torch.optim.SGD``:
@@ -92,7 +100,7 @@ class SGD(Optimizer):
         self.velocity = {}
         for i, p in enumerate(self.params):
             if f"velocity.{i}" in state:
-                self.velocity[i] = backend.to_device(state[f"velocity.{i}"], p.device).astype(p.dtype, copy=True)
+                self.velocity[i] = self._buffer(state, f"velocity.{i}", p)
 
 
 class Adam(Optimizer):
@@ -157,8 +165,8 @@ class Adam(Optimizer):
         super().load_state_dict(state)
         self.t = int(state["t"])
         for i, p in enumerate(self.params):
-            self.m[i] = backend.to_device(state[f"m.{i}"], p.device).astype(p.dtype, copy=True)
-            self.v[i] = backend.to_device(state[f"v.{i}"], p.device).astype(p.dtype, copy=True)
+            self.m[i] = self._buffer(state, f"m.{i}", p)
+            self.v[i] = self._buffer(state, f"v.{i}", p)
 
 
 def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
@@ -182,31 +190,95 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
 
 
 class LinearLR:
-    """word2vec's schedule: ``lr = lr0 * max(1 - step / total_steps, min_factor)`` after each ``step()``."""
+    """``torch.optim.lr_scheduler.LinearLR``: the learning rate is ``base_lr`` times a factor that goes
+    linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` calls of ``step()`` and then
+    stays there::
 
-    def __init__(self, optimizer: Optimizer, total_steps: int, min_factor: float = 1e-4):
+        lr = base_lr * (start_factor + (end_factor - start_factor) * min(last_epoch, total_iters) / total_iters)
+
+    ``last_epoch`` counts the ``step()`` calls (PyTorch's name; the trainers step once per batch). word2vec's
+    decay to ``1e-4`` of the start is ``LinearLR(opt, 1.0, 1e-4, total_steps)``. Computed in closed form,
+    which equals PyTorch's chained updates up to rounding."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5):
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor}")
+        if total_iters < 1:
+            raise ValueError(f"LinearLR: total_iters must be at least 1, got {total_iters}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
-        self.total_steps = max(1, total_steps)
-        self.min_factor = min_factor
-        self.steps = 0
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        self.last_epoch = 0
+        optimizer.lr = self.base_lr * start_factor
 
     def step(self) -> None:
-        self.steps += 1
-        self.optimizer.lr = self.base_lr * max(1 - self.steps / self.total_steps, self.min_factor)
+        self.last_epoch += 1
+        progress = min(self.last_epoch, self.total_iters) / self.total_iters
+        self.optimizer.lr = self.base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+
+    def get_last_lr(self) -> list[float]:
+        return [self.optimizer.lr]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
 
 
 class ReduceLROnPlateau:
-    """Multiply the learning rate by ``factor`` whenever the metric (e.g. validation perplexity) does not
-    improve on the best so far: the book's ``lr /= 4.0`` rule with the default ``factor=0.25``."""
+    """``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metric)`` after each epoch; when the metric
+    has not improved on the best so far for more than ``patience`` epochs, ``lr = max(lr * factor,
+    min_lr)`` (changes under ``eps`` are skipped), then ``cooldown`` epochs pass before counting again.
+    "Improved" in ``mode='min'`` is ``metric < best * (1 - threshold)`` (``threshold_mode='rel'``) or
+    ``metric < best - threshold`` (``'abs'``); ``'max'`` mirrors it. The book's ``lr /= 4.0`` whenever the
+    validation perplexity does not improve is ``ReduceLROnPlateau(opt, factor=0.25, patience=0,
+    threshold=0)``."""
 
-    def __init__(self, optimizer: Optimizer, factor: float = 0.25):
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0,
+                 eps: float = 1e-8):
+        if not factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: factor must be < 1.0, got {factor}")
+        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max' and threshold_mode 'rel' or 'abs', "
+                             f"got {mode!r} and {threshold_mode!r}")
         self.optimizer = optimizer
-        self.factor = factor
-        self.best = math.inf
+        self.mode, self.factor, self.patience, self.threshold = mode, factor, patience, threshold
+        self.threshold_mode, self.cooldown, self.min_lr, self.eps = threshold_mode, cooldown, min_lr, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
+
+    def _is_better(self, metric: float) -> bool:
+        sign = 1.0 if self.mode == "min" else -1.0
+        if self.threshold_mode == "rel":
+            return sign * metric < sign * self.best * (1 - sign * self.threshold)
+        return sign * metric < sign * self.best - self.threshold
 
     def step(self, metric: float) -> None:
-        if metric < self.best:
-            self.best = metric
+        metric = float(metric)
+        self.last_epoch += 1
+        if self._is_better(metric):
+            self.best, self.num_bad_epochs = metric, 0
         else:
-            self.optimizer.lr *= self.factor
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in the cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            new_lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            if self.optimizer.lr - new_lr > self.eps:
+                self.optimizer.lr = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+    def get_last_lr(self) -> list[float]:
+        return [self.optimizer.lr]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)

@@ -3,7 +3,9 @@
 The data directory is, in order: the ``data_dir`` argument (a demo's ``--data DIR``), the environment
 variable ``TINYGRAD_W2V_DATA``, or ``~/.cache/tinygrad_w2v/ptb``. Missing files are downloaded from the
 mirror "Deep Learning from Scratch 2" uses, with a progress bar, and every file's md5 is checked. A
-download goes to a temporary file that replaces nothing until it is complete and verified.
+download goes to a temporary file that replaces nothing until it is complete and verified; it has an
+overall deadline besides the per-read timeout, and stops as soon as the server sends (or announces) more
+bytes than the file has.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ PTB_MD5 = {
     "valid": "aa0affc06ff7c36e977d7cd49e3839bf",
     "test": "8b80168b89c18661a38ef683c0dc3721",
 }
+PTB_SIZE = {"train": 5101618, "valid": 399782, "test": 449945}
 SPLITS = tuple(PTB_MD5)
 
 
@@ -59,27 +63,52 @@ def md5sum(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: str | os.PathLike, md5: str, timeout: float = 30.0) -> Path:
+class _DownloadError(OSError):
+    """A failed download, with the url in its message."""
+
+
+def download(
+    url: str, dest: str | os.PathLike, md5: str, size: int | None = None, timeout: float = 30.0,
+    deadline: float = 600.0,
+) -> Path:
     """Fetch ``url`` into ``dest`` with a progress bar; ``dest`` is written only if the whole body arrived
-    and its md5 is ``md5``. Raises ``OSError`` naming the url and the problem otherwise."""
+    and its md5 is ``md5``. ``size``: the file's known size in bytes; a server announcing or sending more
+    stops the download. ``timeout``: the seconds one read may wait; ``deadline``: the seconds the whole
+    download may take (checked after every read, so it may run over by up to ``timeout``). Raises
+    ``OSError`` naming the url and the problem otherwise."""
     dest = Path(dest)
+    start = time.monotonic()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, atomic_write(dest) as out:
-            expected = response.headers.get("Content-Length")
-            total = int(expected) if expected else None
-            digest, size = hashlib.md5(), 0
+        with urllib.request.urlopen(url, timeout=min(timeout, deadline)) as response, atomic_write(dest) as out:
+            announced = response.headers.get("Content-Length")
+            total = int(announced) if announced is not None and announced.strip().isdigit() else None
+            if announced is not None and total is None:
+                raise _DownloadError(f"download of {url}: the server sent the Content-Length {announced!r}, "
+                                     "not a number of bytes")
+            if size is not None and total is not None and total > size:
+                raise _DownloadError(f"download of {url}: the server announces {total} bytes, the file has {size}")
+            digest, received = hashlib.md5(), 0
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {dest.name}") as bar:
-                for block in iter(lambda: response.read(1 << 16), b""):
+                for block in iter(lambda: response.read1(1 << 16), b""):
+                    received += len(block)
+                    if size is not None and received > size:
+                        raise _DownloadError(f"download of {url}: the server sent more than the {size} bytes of "
+                                             "the file")
                     out.write(block)
                     digest.update(block)
-                    size += len(block)
                     bar.update(len(block))
-            if total is not None and size != total:
-                raise OSError(f"download of {url} stopped after {size} of {total} bytes")
+                    if time.monotonic() - start > deadline:
+                        raise _DownloadError(f"download of {url} did not finish within {deadline:g} s "
+                                             f"({received} bytes arrived)")
+            if total is not None and received != total:
+                raise _DownloadError(f"download of {url} stopped after {received} of {total} bytes")
             if digest.hexdigest() != md5:
-                raise OSError(f"download of {url} has md5 {digest.hexdigest()}, expected {md5} (corrupted)")
-    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as e:
-        raise OSError(f"could not download {url}: {getattr(e, 'reason', e)}") from e
+                raise _DownloadError(f"download of {url} has md5 {digest.hexdigest()}, expected {md5} (corrupted)")
+    except _DownloadError:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as e:  # URLError, timeouts, resets, a full disk
+        reason = getattr(e, "reason", None) or f"{type(e).__name__}: {e}"
+        raise _DownloadError(f"could not download {url}: {reason}") from e
     return dest
 
 
@@ -102,7 +131,7 @@ def ensure_ptb(data_dir: str | os.PathLike | None = None, download_missing: bool
         if not download_missing:
             raise FileNotFoundError(f"{path} is missing: {where}")
         try:
-            download(f"{url}/ptb.{split}.txt", path, md5)
+            download(f"{url}/ptb.{split}.txt", path, md5, size=PTB_SIZE[split])
         except OSError as e:
             raise OSError(f"{path} is missing and {e}; {where}") from e
     return root

@@ -1,14 +1,19 @@
-"""What every trainer needs: checkpoints, Ctrl-C handling, a progress bar and a plot of the history.
+"""What every trainer needs: checkpoints, interrupt handling, a progress bar and a plot of the history.
 
 A checkpoint is one ``.npz`` file (never pickle), written atomically, holding ``model/<parameter>``,
-``optim/<key>`` and ``extra/<key>`` arrays; dicts (an RNG state, a history) go in as JSON text under
-``json/<key>``.
+``optim/<key>`` and ``extra/<key>`` arrays; dicts (an RNG state, a history, the run's config) go in as
+JSON text under ``json/<key>``. A checkpoint is never written with a NaN or infinite weight, and loading
+refuses one, as it refuses a checkpoint of another run: ``load_checkpoint(..., config=...)`` compares the
+saved config (hyper-parameters and a fingerprint of the training data) with the current one field by
+field before touching the model.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import math
 import os
 import signal
 import threading
@@ -19,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..files import atomic_write, load_npz, save_npz
+from ..files import atomic_write, check_writable, load_npz, save_npz
 from ..nn import Module
 from ..optim import Optimizer
 
@@ -29,6 +34,10 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
 
     ``extra`` values may be numbers, arrays, or JSON-able dicts/lists (stored as JSON text)."""
     arrays: dict[str, Any] = {f"model/{k}": v for k, v in model.state_dict().items()}
+    for name, value in arrays.items():
+        if not np.isfinite(value).all():
+            raise FloatingPointError(f"training diverged: the weight '{name}' holds NaN or infinite values; "
+                                     f"{path} was not written")
     if optimizer is not None:
         arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
     for key, value in extra.items():
@@ -39,8 +48,14 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
     return save_npz(path, arrays)
 
 
-def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = None) -> dict[str, Any]:
-    """Load a ``save_checkpoint`` file into ``model`` (and ``optimizer``); returns the extra values."""
+def load_checkpoint(
+    path: str | os.PathLike, model: Module, optimizer: Optimizer | None = None, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Load a ``save_checkpoint`` file into ``model`` (and ``optimizer``); returns the extra values (looking
+    up a key the file lacks raises ``ValueError`` naming the file and the key).
+
+    With ``config``, the file must hold the same ``config`` extra (see ``check_same_run``), checked first.
+    Missing or misshapen arrays and NaN/inf weights are refused with the file and the array named."""
     arrays = load_npz(path)
     parts: dict[str, dict[str, Any]] = {"model": {}, "optim": {}, "extra": {}, "json": {}}
     for name, value in arrays.items():
@@ -48,15 +63,110 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
         if kind not in parts:
             raise ValueError(f"load_checkpoint: {path} is not a checkpoint (unexpected array '{name}')")
         parts[kind][key] = value
+    extra = _Extras(path)
+    extra.update({k: v.item() if v.ndim == 0 else v for k, v in parts["extra"].items()})
+    try:
+        extra.update({k: json.loads(str(v)) for k, v in parts["json"].items()})
+    except json.JSONDecodeError as e:
+        raise ValueError(f"load_checkpoint: {path} holds unreadable JSON ({e})") from None
+    if config is not None:
+        check_same_run(path, extra["config"], config)
+    _check_finite(path, {f"model/{k}": v for k, v in parts["model"].items()})
+    _check_finite(path, {f"optim/{k}": v for k, v in parts["optim"].items()})
     try:
         model.load_state_dict(parts["model"])
     except (KeyError, ValueError) as e:
         raise ValueError(f"load_checkpoint: {path} does not fit this model: {e}") from None
     if optimizer is not None:
-        optimizer.load_state_dict(parts["optim"])
-    extra = {k: v.item() if v.ndim == 0 else v for k, v in parts["extra"].items()}
-    extra.update({k: json.loads(str(v)) for k, v in parts["json"].items()})
+        try:
+            optimizer.load_state_dict(parts["optim"])
+        except KeyError as e:
+            raise ValueError(f"load_checkpoint: {path} lacks the optimizer state 'optim/{e.args[0]}'") from None
+        except ValueError as e:
+            raise ValueError(f"load_checkpoint: {path} does not fit this optimizer: {e}") from None
     return extra
+
+
+class _Extras(dict):
+    def __init__(self, path: str | os.PathLike):
+        super().__init__()
+        self.path = path
+
+    def __missing__(self, key: str) -> Any:
+        raise ValueError(f"load_checkpoint: {self.path} has no '{key}': it is not a complete checkpoint of this "
+                         "trainer")
+
+
+def _check_finite(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    for name, value in arrays.items():
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            raise ValueError(f"checkpoint {path}: '{name}' holds NaN or infinite values; refusing to use it")
+
+
+def check_same_run(
+    path: str | os.PathLike, saved: dict[str, Any], now: dict[str, Any], may_grow: tuple[str, ...] = ("epochs",)
+) -> None:
+    """Raise ``ValueError`` naming every field where the config ``saved`` in the checkpoint ``path`` and the
+    config ``now`` differ (both values), except the ``may_grow`` fields when they grow (``epochs``: a
+    finished run may be extended)."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"load_checkpoint: {path} has no config of its run")
+    now = json.loads(json.dumps(now))  # tuples become lists, as in the saved JSON
+    differ = []
+    for key in list(saved) + [k for k in now if k not in saved]:
+        old, new = saved.get(key, "(absent)"), now.get(key, "(absent)")
+        grows = key in may_grow and isinstance(old, int) and isinstance(new, int) and new > old
+        if old != new and not grows:
+            differ.append(f"{key} {old} in the checkpoint, {new} now")
+    if differ:
+        raise ValueError(f"{path} was written by a different run ({'; '.join(differ)}): resume with its settings "
+                         "(epochs may grow), or start a new run with --overwrite or another --out")
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """A short description of the training data for a checkpoint's config: the length of the first array
+    and a SHA-256 over all of them, so a resume on other data is refused."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return f"{len(arrays[0])} tokens, sha256 {digest.hexdigest()[:16]}"
+
+
+def prepare_checkpoint(path: Path, resume: bool, overwrite: bool) -> Path | None:
+    """Check the checkpoint path before training: returns the checkpoint to resume from, or None for a new
+    run. A checkpoint already there is replaced only with ``overwrite``; without ``resume`` or ``overwrite``
+    it is an error (``FileExistsError``) naming both flags, so a finished run is never lost by accident."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue the run, or replace it")
+    check_writable(path)
+    if not path.exists():
+        if resume:
+            print(f"no checkpoint at {path}: starting a new run")
+        return None
+    if resume:
+        return path
+    if not overwrite:
+        raise FileExistsError(f"{path} holds the checkpoint of an earlier run; pass --resume to continue it, "
+                              "--overwrite to replace it, or another --out to keep both")
+    return None
+
+
+def check_loss(value: float, epoch: int, step: int, checkpoint: Path | None) -> None:
+    """Stop a run whose loss is NaN or infinite (``FloatingPointError`` naming the step), before the bad
+    gradients touch the weights; the checkpoint keeps the last good state."""
+    if not math.isfinite(value):
+        kept = (f"{checkpoint} still holds the last good state" if checkpoint is not None and checkpoint.exists()
+                else "no checkpoint was written")
+        raise FloatingPointError(f"training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}; "
+                                 f"{kept}; try a lower learning rate or gradient clipping")
+
+
+def perplexity(mean_loss: float) -> float:
+    """``exp(mean_loss)``, ``inf`` where that overflows a float."""
+    return math.exp(mean_loss) if mean_loss < 709.0 else math.inf
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -69,14 +179,17 @@ def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class _Interrupt:
     requested = False
 
 
 @contextlib.contextmanager
 def graceful_interrupt() -> Iterator[_Interrupt]:
-    """While inside, the first Ctrl-C (SIGINT) only sets ``.requested``, so a training loop can finish its
-    step, save a checkpoint and stop cleanly; a second Ctrl-C interrupts at once."""
+    """While inside, the first Ctrl-C (SIGINT), SIGTERM or SIGHUP only sets ``.requested``, so a training
+    loop can finish its step, save a checkpoint and stop cleanly; a second one interrupts at once."""
     flag = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield flag  # signal handlers can only be set from the main thread
@@ -86,13 +199,16 @@ def graceful_interrupt() -> Iterator[_Interrupt]:
         if flag.requested:
             raise KeyboardInterrupt
         flag.requested = True
-        tqdm.write("interrupted: finishing this step, saving a checkpoint and stopping (Ctrl-C again to abort)")
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            tqdm.write(f"{signal.Signals(signum).name}: finishing this step, saving a checkpoint and stopping "
+                       "(again to abort)")
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def progress(total: int, desc: str, unit: str = "step", initial: int = 0) -> tqdm:

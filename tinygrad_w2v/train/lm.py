@@ -9,11 +9,14 @@ stays bounded), and updates the parameters::
 
 Per epoch the trainer records the training perplexity ``exp(mean loss)`` and, given validation ids, the
 validation perplexity; with SGD the learning rate is divided by 4 whenever that does not improve
-(``ReduceLROnPlateau``, the book's ``lr /= 4.0``).
+(``ReduceLROnPlateau(factor=0.25, patience=0, threshold=0)``, the book's ``lr /= 4.0``).
 
 Checkpoints (one atomic ``.npz``) hold the parameters, the optimizer state, the batcher's ``time_idx``,
 the carried hidden state (saved, not reset, so a resumed run continues exactly where it stopped), the
-dropout RNG state, the epoch, the step within the epoch, the plateau's best perplexity and the history.
+dropout RNG state, the epoch, the step within the epoch, the plateau's state, the history, and the run's
+config with a fingerprint of the training ids: ``load`` refuses a checkpoint of another config (only
+``epochs`` may grow) or other data. A NaN or infinite loss stops training (``FloatingPointError``) before
+the weights or the checkpoint change.
 """
 
 from __future__ import annotations
@@ -32,7 +35,17 @@ from ..data import BPTTBatches
 from ..models.rnnlm import RNNLM, detach_state, nll_loss
 from ..tape import no_grad
 from ..tensor import Tensor
-from .common import graceful_interrupt, load_checkpoint, progress, rng_state, save_checkpoint, set_rng_state
+from .common import (
+    check_loss,
+    fingerprint,
+    graceful_interrupt,
+    load_checkpoint,
+    perplexity,
+    progress,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 
 @no_grad()
@@ -48,7 +61,7 @@ def evaluate_perplexity(model: RNNLM, ids: np.ndarray, batch_size: int = 10, bpt
         total += nll_loss(log_probs, t).item()
         windows += 1
     model.train(was_training)
-    return math.exp(total / windows)
+    return perplexity(total / windows)
 
 
 class LMTrainer:
@@ -56,7 +69,9 @@ class LMTrainer:
 
     ``optimizer`` is ``'sgd'`` (with the plateau decay when validation ids are given) or ``'adam'``;
     ``clip`` is the global gradient-norm limit (None: no clipping); validation perplexity is measured with
-    ``evaluate_perplexity(model, valid_ids, eval_batch_size, eval_bptt)`` (the book's 10 x 35)."""
+    ``evaluate_perplexity(model, valid_ids, eval_batch_size, eval_bptt)`` (the book's 10 x 35).
+    ``config``: more settings of the run (a demo's flags, with ``epochs``) to store in checkpoints and to
+    require on ``load``, beside the trainer's own (sizes, optimizer, lr, clip) and the data's fingerprint."""
 
     def __init__(
         self,
@@ -70,13 +85,15 @@ class LMTrainer:
         valid_ids: np.ndarray | None = None,
         eval_batch_size: int = 10,
         eval_bptt: int = 35,
+        config: dict[str, Any] | None = None,
     ):
         if optimizer not in ("sgd", "adam"):
             raise ValueError(f"LMTrainer: optimizer must be 'sgd' or 'adam', got {optimizer!r}")
         self.model = model
         self.batches = BPTTBatches(train_ids, batch_size, bptt)
         self.optimizer = optim.SGD(model.parameters(), lr) if optimizer == "sgd" else optim.Adam(model.parameters(), lr)
-        self.plateau = optim.ReduceLROnPlateau(self.optimizer) if optimizer == "sgd" else None
+        self.plateau = (optim.ReduceLROnPlateau(self.optimizer, factor=0.25, patience=0, threshold=0)
+                        if optimizer == "sgd" else None)
         self.clip = clip
         self.valid_ids = valid_ids
         self.eval_batch_size, self.eval_bptt = eval_batch_size, eval_bptt
@@ -89,18 +106,29 @@ class LMTrainer:
             self.history["valid perplexity"] = []
         self.train_seconds = 0.0
         self.train_tokens = 0
+        m = model
+        self.config = {"vocab_size": m.vocab_size, "cell": m.cell, "layers": m.num_layers,
+                       "embed": m.embed_size, "hidden": m.hidden_size, "tie_weights": m.tie_weights,
+                       "dropout": m.drop.p, "batch_size": batch_size,
+                       "bptt": bptt, "optimizer": optimizer, "lr": lr, "clip": clip,
+                       "eval": [eval_batch_size, eval_bptt], "data": fingerprint(np.asarray(train_ids)),
+                       **(config or {})}
+        self.checkpoint: Path | None = None  # where fit saves, named when a diverging loss stops it
 
     def step(self, x: np.ndarray, t: np.ndarray) -> float:
-        """One window: forward from the carried state, loss, backward, clipping, update; the window's loss."""
+        """One window: forward from the carried state, loss, backward, clipping, update; the window's loss.
+        A NaN or infinite loss raises ``FloatingPointError`` before anything changes."""
         log_probs, state = self.model(x, self.state)
-        self.state = detach_state(state)
         loss = nll_loss(log_probs, t)
+        value = loss.item()
+        check_loss(value, self.epoch, self.step_in_epoch, self.checkpoint)
+        self.state = detach_state(state)
         self.optimizer.zero_grad()
         loss.backward()
         if self.clip is not None:
             optim.clip_grad_norm(self.optimizer.params, self.clip)
         self.optimizer.step()
-        return loss.item()
+        return value
 
     def fit(
         self,
@@ -108,18 +136,21 @@ class LMTrainer:
         checkpoint: str | os.PathLike | None = None,
         max_steps: int | None = None,
         on_epoch: Callable[[LMTrainer], None] | None = None,
+        checkpoint_every: float | None = None,
     ) -> bool:
         """Train until ``epochs`` epochs are complete (or ``max_steps`` more steps were taken), saving a
-        checkpoint after every epoch and when Ctrl-C stops the run. Returns False if it was interrupted.
+        checkpoint after every epoch, every ``checkpoint_every`` seconds of training and when an interrupt
+        (Ctrl-C, SIGTERM, SIGHUP) stops the run. Returns False if it was interrupted.
 
         ``on_epoch(trainer)`` runs after each epoch (to print its line of the history; print with
         ``tqdm.write`` so the progress bar stays below the text)."""
         n = len(self.batches)
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
         tokens_per_step = self.batches.batch_size * self.batches.bptt
         steps_left = math.inf if max_steps is None else max_steps
         done = min(self.epoch * n + self.step_in_epoch, epochs * n)
         bar = progress(epochs * n, "training", unit="window", initial=done)
-        shown = time.perf_counter()
+        shown = saved = time.perf_counter()
         with graceful_interrupt() as interrupt, bar:
             while self.epoch < epochs and steps_left > 0 and not interrupt.requested:
                 bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
@@ -134,20 +165,24 @@ class LMTrainer:
                     bar.update()
                     if start - shown > 0.5:
                         shown = start
-                        ppl = math.exp(self.epoch_loss / self.step_in_epoch)
+                        ppl = perplexity(self.epoch_loss / self.step_in_epoch)
                         bar.set_postfix(perplexity=f"{ppl:.2f}", tokens_per_s=f"{self.throughput():.0f}")
                     if interrupt.requested or steps_left <= 0:
                         break
+                    if checkpoint_every is not None and start - saved >= checkpoint_every and self.step_in_epoch < n:
+                        self.save(checkpoint)
+                        saved = time.perf_counter()
                 if self.step_in_epoch == n:
                     self._end_epoch()
                     if on_epoch is not None:
                         on_epoch(self)
                 if checkpoint is not None and (self.step_in_epoch == 0 or interrupt.requested):
                     self.save(checkpoint)
+                    saved = time.perf_counter()
         return not interrupt.requested
 
     def _end_epoch(self) -> None:
-        self.history["train perplexity"].append(math.exp(self.epoch_loss / self.step_in_epoch))
+        self.history["train perplexity"].append(perplexity(self.epoch_loss / self.step_in_epoch))
         self.epoch += 1
         self.step_in_epoch, self.epoch_loss = 0, 0.0
         if self.valid_ids is not None:
@@ -173,34 +208,44 @@ class LMTrainer:
             "step_in_epoch": self.step_in_epoch,
             "epoch_loss": self.epoch_loss,
             "time_idx": self.batches.state_dict()["time_idx"],
-            "best": self.plateau.best if self.plateau is not None else math.inf,
             "train_seconds": self.train_seconds,
             "train_tokens": self.train_tokens,
         }
-        return save_checkpoint(
-            path, self.model, self.optimizer, **state, **counters, rng=rng_state(self.model.rng), history=self.history
-        )
+        plateau = self.plateau.state_dict() if self.plateau is not None else {}
+        return save_checkpoint(path, self.model, self.optimizer, **state, **counters, rng=rng_state(self.model.rng),
+                               history=self.history, plateau=plateau, config=self.config)
 
     def load(self, path: str | os.PathLike) -> None:
-        """Continue from a checkpoint written by ``save`` (same model and optimizer settings)."""
-        extra = load_checkpoint(path, self.model, self.optimizer)
+        """Continue from a checkpoint written by ``save`` with the same config and data (``epochs`` may
+        grow); anything else, or a state no run can reach, is refused with ``ValueError``."""
+        extra = load_checkpoint(path, self.model, self.optimizer, config=self.config)
         self.epoch, self.step_in_epoch = int(extra["epoch"]), int(extra["step_in_epoch"])
+        n, time_idx = len(self.batches), int(extra["time_idx"])
+        if not (0 <= self.step_in_epoch < n and 0 <= self.epoch <= self.config.get("epochs", math.inf)
+                and time_idx == (self.epoch * n + self.step_in_epoch) * self.batches.bptt):
+            raise ValueError(f"LMTrainer.load: {path} is at epoch {self.epoch}, window {self.step_in_epoch}, "
+                             f"time_idx {time_idx}: not a state of this run ({n} windows per epoch)")
         self.epoch_loss = float(extra["epoch_loss"])
-        self.batches.load_state_dict({"time_idx": int(extra["time_idx"])})
+        self.batches.load_state_dict({"time_idx": time_idx})
         if self.plateau is not None:
-            self.plateau.best = float(extra["best"])
+            self.plateau.load_state_dict(extra["plateau"])
         self.train_seconds, self.train_tokens = float(extra["train_seconds"]), int(extra["train_tokens"])
         set_rng_state(self.model.rng, extra["rng"])
         self.history = {k: list(v) for k, v in extra["history"].items()}
-        self.state = self._saved_state(extra)
+        self.state = self._saved_state(path, extra)
 
-    def _saved_state(self, extra: dict[str, Any]) -> tuple | None:
+    def _saved_state(self, path: str | os.PathLike, extra: dict[str, Any]) -> tuple | None:
         if "state_0_h" not in extra:
             return None
         device = self.model.embedding.weight.device
 
         def tensor(key: str) -> Tensor:
-            return Tensor._wrap(backend.to_device(extra[key], device))
+            value = np.asarray(extra[key])
+            expected = (self.batches.batch_size, self.model.hidden_size)
+            if value.shape != expected or not np.isfinite(value).all():
+                raise ValueError(f"LMTrainer.load: {path}: the carried state '{key}' has shape {value.shape} (expected "
+                                 f"{expected}) or non-finite values")
+            return Tensor._wrap(backend.to_device(value.astype(np.float32), device))
 
         layers = range(self.model.num_layers)
         if self.model.cell == "lstm":

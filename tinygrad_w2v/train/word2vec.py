@@ -8,14 +8,19 @@ updates only those rows: SGD with word2vec's linear learning-rate decay, or lazy
 
 Every random choice of epoch ``e`` and step ``s`` comes from generators seeded with ``(seed, e)`` and
 ``(seed, e, s)``, so a run stopped anywhere (Ctrl-C saves a checkpoint) and resumed from the checkpoint
-ends with exactly the parameters of an uninterrupted run.
+ends with exactly the parameters of an uninterrupted run. Checkpoints are written after every epoch, every
+``checkpoint_every`` seconds of training and on an interrupt; each holds the config and a fingerprint of the
+data, and resuming with another config (only ``epochs`` may grow) or other data is refused. A NaN or
+infinite loss stops the run (``FloatingPointError``) before it touches the weights or the checkpoint.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +29,15 @@ import numpy as np
 from ..data import UnigramSampler, context_target, dynamic_context_target, keep_probabilities, subsample
 from ..models import CBOW, SkipGram, Word2Vec
 from ..optim import SGD, Adam, LinearLR, clip_grad_norm
-from .common import graceful_interrupt, load_checkpoint, plot_history, progress, save_checkpoint
+from .common import (
+    check_loss,
+    fingerprint,
+    graceful_interrupt,
+    load_checkpoint,
+    plot_history,
+    progress,
+    save_checkpoint,
+)
 
 LOG_EVERY = 50  # steps per point of the loss history
 
@@ -114,14 +127,23 @@ def train_word2vec(
     resume: str | os.PathLike | None = None,
     plot: str | os.PathLike | None = None,
     show_progress: bool = True,
+    checkpoint_every: float | None = None,
+    on_resume: Callable[[int, int], None] | None = None,
 ) -> Word2VecRun:
     """Train on the id array ``ids`` (``counts (V,)``: word frequencies, for noise words and subsampling).
 
-    ``checkpoint``: a ``.npz`` written after every epoch and on Ctrl-C; ``resume``: a checkpoint to
-    continue from (same data and config). ``plot``: an image of the loss history.
+    ``checkpoint``: a ``.npz`` written after every epoch, every ``checkpoint_every`` seconds of training and
+    on an interrupt; ``resume``: a checkpoint to continue from (same data and config; ``epochs`` may grow).
+    ``plot``: an image of the loss history. ``on_resume(epoch, step)`` is called with the (0-based) position
+    a resumed run continues from.
     """
     ids = np.asarray(ids)
     counts = np.asarray(counts)
+    if len(ids) < 2 * config.window + 1:
+        raise ValueError(f"train_word2vec: {len(ids)} tokens are too few for one window of {config.window} words "
+                         "on each side")
+    checkpoint = None if checkpoint is None else Path(checkpoint)
+    stored = {k: v for k, v in asdict(config).items() if k != "device"} | {"data": fingerprint(ids, counts)}
     model = make_model(config, len(counts))
     params = model.parameters()
     opt = SGD(params, config.lr) if config.optimizer == "sgd" else Adam(params, config.lr)
@@ -129,40 +151,49 @@ def train_word2vec(
     # sum(keep probability) of the tokens on average.
     kept = float(keep_probabilities(counts, config.sample)[ids].sum()) if config.sample else len(ids)
     steps_per_epoch = math.ceil(max(1, round(kept) - 2 * config.window) / config.batch_size)
-    schedule = LinearLR(opt, config.epochs * steps_per_epoch) if config.optimizer == "sgd" else None
+    schedule = LinearLR(opt, 1.0, 1e-4, config.epochs * steps_per_epoch) if config.optimizer == "sgd" else None
     sampler = UnigramSampler(counts)
     run = Word2VecRun(model)
     epoch, start_step = 0, 0
     partial = {"epoch_sum": 0.0, "epoch_n": 0, "window": []}  # the losses of an epoch and a log window so far
     if resume is not None:
-        extra = load_checkpoint(resume, model, opt)
-        if extra["config"] != asdict(config):
-            raise ValueError(f"train_word2vec: {resume} was written with a different config: {extra['config']}")
+        extra = load_checkpoint(resume, model, opt, config=stored)
         epoch, start_step, run.history = int(extra["epoch"]), int(extra["step"]), extra["history"]
         run.words, run.seconds, partial = int(extra["words"]), float(extra["seconds"]), extra["partial"]
+        if not 0 <= epoch <= config.epochs or start_step < 0:
+            raise ValueError(f"train_word2vec: {resume} is at epoch {epoch}, step {start_step}: not a state this "
+                             f"run of {config.epochs} epochs can reach")
         if schedule is not None:
-            schedule.steps = int(extra["schedule_steps"])
+            schedule.last_epoch = int(extra["schedule_steps"])
+        if on_resume is not None:
+            on_resume(epoch, start_step)
 
     def save(epoch: int, step: int) -> None:
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model, opt, config=asdict(config), epoch=epoch, step=step,
+            save_checkpoint(checkpoint, model, opt, config=stored, epoch=epoch, step=step,
                             history=run.history, partial=partial, words=run.words, seconds=run.seconds,
-                            schedule_steps=schedule.steps if schedule else 0)
+                            schedule_steps=schedule.last_epoch if schedule else 0)
 
     bar = progress(config.epochs * steps_per_epoch, f"word2vec {config.model}", "batch",
                    initial=epoch * steps_per_epoch + start_step) if show_progress else None
-    with graceful_interrupt() as interrupt:
+    saved_at = time.monotonic()
+    with graceful_interrupt() as interrupt, contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
         while epoch < config.epochs and not run.interrupted:
             tic = time.perf_counter()
             contexts, targets, mask = epoch_examples(ids, counts, config, epoch)
             run.seconds += time.perf_counter() - tic
             n_steps = math.ceil(len(targets) / config.batch_size)
+            if start_step >= n_steps > 0:
+                raise ValueError(f"train_word2vec: {resume} is at step {start_step} of epoch {epoch + 1}, which has "
+                                 f"{n_steps} steps")
             for step in range(start_step, n_steps):
                 tic = time.perf_counter()
                 rows = slice(step * config.batch_size, (step + 1) * config.batch_size)
                 sampler.rng = np.random.default_rng((config.seed, epoch, step))
                 loss = batch_loss(model, config, sampler, contexts[rows], targets[rows],
                                   None if mask is None else mask[rows])
+                value = loss.item()
+                check_loss(value, epoch, step, checkpoint)
                 opt.zero_grad()
                 loss.backward()
                 if config.clip:
@@ -170,7 +201,6 @@ def train_word2vec(
                 opt.step()
                 if schedule is not None:
                     schedule.step()
-                value = loss.item()
                 run.seconds += time.perf_counter() - tic
                 run.words += len(targets[rows])
                 partial["epoch_sum"] += value
@@ -186,16 +216,19 @@ def train_word2vec(
                     run.interrupted = True
                     save(epoch, step + 1)
                     break
+                if checkpoint_every is not None and time.monotonic() - saved_at >= checkpoint_every \
+                        and step + 1 < n_steps:
+                    save(epoch, step + 1)
+                    saved_at = time.monotonic()
             else:
                 run.history["epoch_loss"].append(partial["epoch_sum"] / max(1, partial["epoch_n"]))
                 partial["epoch_sum"], partial["epoch_n"] = 0.0, 0
                 epoch, start_step = epoch + 1, 0
                 save(epoch, 0)
+                saved_at = time.monotonic()
                 run.interrupted = interrupt.requested
-    if bar is not None:
-        if not run.interrupted:  # the estimate of the subsampled epochs' length was off by a few steps
+        if bar is not None and not run.interrupted:  # the estimate of the subsampled epochs' length was off a bit
             bar.total = bar.n
-        bar.close()
     if partial["window"]:
         run.history["loss"].append(float(np.mean(partial["window"])))
     if plot is not None and run.history["loss"]:
