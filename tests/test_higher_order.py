@@ -264,3 +264,28 @@ def test_nan_fails_every_check() -> None:
     for check in (jvpcheck, gradgradcheck):
         with pytest.raises(AssertionError):
             check(lambda t: (t**0.5), x)
+
+
+def test_the_higher_order_demo_prints_checked_derivatives_a_converged_newton_run_and_both_jacobians(tmp_path) -> None:
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, str(repo / "demos" / "higher_order.py"), "--out", str(tmp_path),
+                          "--size", "40"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    orders = re.findall(r"order (\d): ([+-][\d.]+) \(closed form ([+-][\d.]+)\), graph of (\d+) ops", run.stdout)
+    assert [int(o[0]) for o in orders] == [0, 1, 2, 3, 4]
+    assert all(value == closed for _, value, closed, _ in orders)
+    counts = [int(o[3]) for o in orders]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+    assert sorted(p.name for p in tmp_path.glob("*.svg")) == [f"tanh_order_{n}.svg" for n in range(5)]
+    last_grad = float(re.findall(r"\|grad\| = ([\d.e+-]+)", run.stdout)[-1])
+    assert last_grad < 1e-8
+    differences = [float(d) for d in re.findall(r"max difference ([\d.e+-]+)", run.stdout)]
+    assert len(differences) == 2 and max(differences) < 1e-12
+    bad = subprocess.run([sys.executable, str(repo / "demos" / "higher_order.py"), "--order", "9"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--order" in bad.stderr
