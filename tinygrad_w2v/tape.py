@@ -369,7 +369,8 @@ def replay(
                 kept.append(parent or t)
             if gt is None or (parent is None and not t.requires_grad):
                 continue  # no gradient, or a constant
-            if gt.shape != t._data.shape or gt.dtype != t._data.dtype or type(gt) is not type(t._data):
+            value = getattr(gt, "_data", gt) if create_graph else gt  # the array, to compare with the input's
+            if value.shape != t._data.shape or value.dtype != t._data.dtype or type(value) is not type(t._data):
                 gt = fit_gradient(node, _position(inputs, t), t, gt)
             if parent is None:
                 if wanted is not None:
