@@ -189,7 +189,23 @@ def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
     return norm
 
 
-class LinearLR:
+class LRScheduler:
+    """What the schedules share (``torch.optim.lr_scheduler.LRScheduler``): the optimizer whose ``lr`` they
+    set, the last rate, and a state dict of everything but the optimizer."""
+
+    optimizer: Optimizer
+
+    def get_last_lr(self) -> list[float]:
+        return [self.optimizer.lr]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        vars(self).update(state)
+
+
+class LinearLR(LRScheduler):
     """``torch.optim.lr_scheduler.LinearLR``: the learning rate is ``base_lr`` times a factor that goes
     linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` calls of ``step()`` and then
     stays there::
@@ -219,17 +235,8 @@ class LinearLR:
         progress = min(self.last_epoch, self.total_iters) / self.total_iters
         self.optimizer.lr = self.base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
-    def get_last_lr(self) -> list[float]:
-        return [self.optimizer.lr]
 
-    def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)
-
-
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(LRScheduler):
     """``torch.optim.lr_scheduler.ReduceLROnPlateau``: ``step(metric)`` after each epoch; when the metric
     has not improved on the best so far for more than ``patience`` epochs, ``lr = max(lr * factor,
     min_lr)`` (changes under ``eps`` are skipped), then ``cooldown`` epochs pass before counting again.
@@ -273,12 +280,3 @@ class ReduceLROnPlateau:
             if self.optimizer.lr - new_lr > self.eps:
                 self.optimizer.lr = new_lr
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-
-    def get_last_lr(self) -> list[float]:
-        return [self.optimizer.lr]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "optimizer"}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        vars(self).update(state)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import grad
+from ..func import jvp
 from ..sparse import RowSparse
 from ..tensor import Tensor
 
@@ -133,8 +135,6 @@ def gradgradcheck(
     """Check second derivatives: the gradient (recorded with ``create_graph``) of the first derivative
     ``x -> <grad(sum(fn(x) * u), x), w>``, against central differences of that first derivative, for
     random ``u`` and ``w``, in float64. True, or an AssertionError naming the op."""
-    from ..autograd import grad
-
     args, checked = _float64_args(inputs)
     rng = np.random.default_rng(seed + 1)
     out = fn(*args)
@@ -165,8 +165,6 @@ def jvpcheck(
     """Check forward mode: ``func.jvp``'s tangent ``J v`` for a random ``v`` against central differences
     ``(fn(x + eps v) - fn(x - eps v)) / (2 eps)``, and against reverse mode by ``<u, J v> = <J^T u, v>``.
     True, or an AssertionError naming the op."""
-    from ..autograd import grad
-    from ..func import jvp
 
     args, checked = _float64_args(inputs)
     rng = np.random.default_rng(seed + 2)
