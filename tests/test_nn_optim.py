@@ -185,8 +185,17 @@ def test_embedding_sparse_grads_accumulate_over_two_backwards() -> None:
 
 
 def test_embedding_out_of_range_id_is_named() -> None:
-    with pytest.raises(IndexError, match="index 9 is out of range"):
+    with pytest.raises(IndexError, match=r"Embedding: index 9 is out of range for 9 embeddings.*\[0, 9\)"):
         Embedding(9, 2)(np.array([0, 9]))
+
+
+@pytest.mark.parametrize("ids", [np.array([0, -1]), np.array([[3, -9]]), [-2], Tensor(np.array([-1]))])
+def test_embedding_refuses_negative_ids_like_torch(ids: Any) -> None:
+    torch = torch_or_skip()
+    with pytest.raises(IndexError, match=r"Embedding: index -\d is out of range for 9 embeddings"):
+        Embedding(9, 2)(ids)
+    with pytest.raises(IndexError):
+        torch.nn.Embedding(9, 2)(torch.tensor([0, -1]))
 
 
 def test_dropout_train_scales_and_eval_is_identity() -> None:
@@ -216,6 +225,25 @@ def test_dropout_bad_p(p: float) -> None:
 
 
 # ----- Module bookkeeping -----------------------------------------------------------------------
+def test_module_repr_reads_like_torch() -> None:
+    torch = torch_or_skip()
+    assert repr(Net()) == """Net(
+  (embed): Embedding(7, 3, sparse=True)
+  (cells): ModuleList(
+    (0): RNNCell(3, 4)
+    (1): RNNCell(4, 4)
+  )
+  (drop): Dropout(p=0.5)
+  (head): Linear(in_features=4, out_features=7, bias=True)
+)"""
+    nn = torch.nn
+    pairs = [(Linear(3, 2, bias=False), nn.Linear(3, 2, bias=False)), (Embedding(5, 2), nn.Embedding(5, 2)),
+             (Embedding(5, 2, sparse=True), nn.Embedding(5, 2, sparse=True)), (RNNCell(3, 4), nn.RNNCell(3, 4)),
+             (LSTMCell(3, 4), nn.LSTMCell(3, 4))]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+
+
 
 
 class Net(Module):
@@ -356,7 +384,11 @@ def test_sgd_matches_torch(momentum: float) -> None:
         np.testing.assert_allclose(a, b, **TOL)
 
 
-@pytest.mark.parametrize("kwargs", [{"lr": 0.1}, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"lr": 0.1}, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6}, {"lr": 0.1, "weight_decay": 0.1},
+     {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 1e-2}],
+)
 def test_adam_matches_torch(kwargs: dict) -> None:
     torch = torch_or_skip()
     rng = np.random.default_rng(8)
@@ -365,6 +397,24 @@ def test_adam_matches_torch(kwargs: dict) -> None:
     ref = _run_torch(lambda ps: torch.optim.Adam(ps, **kwargs), params0, grads)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, **TOL)
+
+
+def test_adam_weight_decay_refuses_row_sparse_grads() -> None:
+    p = Parameter(np.zeros((3, 2)))
+    p.grad = RowSparse(np.array([1]), np.ones((1, 2)), (3, 2))
+    with pytest.raises(ValueError, match="weight_decay is not supported with sparse"):
+        Adam([p], weight_decay=0.1).step()
+    with pytest.raises(ValueError, match="weight_decay"):
+        Adam([p], weight_decay=-1.0)
+
+
+def test_cell_step_on_a_precomputed_projection_equals_forward() -> None:
+    rng = np.random.default_rng(19)
+    x, h, c = (Tensor(rng.standard_normal((2, n))) for n in (3, 4, 4))
+    rnn, lstm = RNNCell(3, 4, rng=0).double(), LSTMCell(3, 4, rng=1).double()
+    np.testing.assert_array_equal(rnn.step(x @ rnn.weight_ih.T + rnn.bias, h).numpy(), rnn(x, h).numpy())
+    for a, b in zip(lstm.step(x @ lstm.weight_ih.T + lstm.bias, (h, c), lstm.weight_hh.T), lstm(x, (h, c))):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def _sparse_steps(rng: np.random.Generator, V: int, D: int, steps: int) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -16,7 +16,11 @@ from hypothesis.extra import numpy as hnp
 from tinygrad_w2v import (
     RowSparse,
     Tensor,
+    chunk,
+    clamp,
+    clip,
     concatenate,
+    flatten,
     gather,
     log_sigmoid,
     log_softmax,
@@ -24,7 +28,13 @@ from tinygrad_w2v import (
     scatter_add,
     sigmoid,
     softmax,
+    split,
+    sqrt,
+    squeeze,
     stack,
+    std,
+    unsqueeze,
+    var,
     where,
 )
 from tinygrad_w2v.testing import assert_grad_matches
@@ -401,3 +411,145 @@ def test_composite_cross_entropy(x: np.ndarray, w: np.ndarray, b: np.ndarray, da
         return -logp[np.arange(3), labels].mean() + (w * w).sum() * 0.1
 
     check(data, loss, reference, x, w, b)
+
+
+# ----- ops a PyTorch user reaches for -------------------------------------------------------------------------
+@FEW
+@given(away_from_zero(shapes()), st.data())
+def test_abs(x: np.ndarray, data: st.DataObject) -> None:
+    check(data, lambda t: abs(t), np.abs, x)
+    check(data, lambda t: t.abs(), np.abs, x)
+
+
+@FEW
+@given(positive_arrays(shapes()), st.data())
+def test_sqrt(x: np.ndarray, data: st.DataObject) -> None:
+    check(data, lambda t: t.sqrt(), np.sqrt, x)
+    check(data, sqrt, np.sqrt, x)
+
+
+@FEW
+@given(positive_arrays(shapes()), st.sampled_from([-1.5, 0, 0.5, 2, 3]), st.data())
+def test_pow_method(x: np.ndarray, p: float, data: st.DataObject) -> None:
+    check(data, lambda t: t.pow(p), lambda a: a**p, x)
+
+
+@FEW
+@given(arrays(shapes(), distinct=True), st.booleans(), st.sampled_from(["max", "min"]), st.data())
+def test_min_max_with_torch_spelling(x: np.ndarray, keepdim: bool, op: str, data: st.DataObject) -> None:
+    axis = data.draw(axes(x.ndim), label="axis")
+    reference = getattr(np, op)
+    check(data, lambda t: getattr(t, op)(axis, keepdims=keepdim), lambda a: reference(a, axis, keepdims=keepdim), x)
+    check(data, lambda t: getattr(t, op)(dim=axis, keepdim=keepdim), lambda a: reference(a, axis, keepdims=keepdim), x)
+
+
+@FEW
+@given(st.sampled_from(["sum", "mean", "logsumexp"]), arrays(shapes()), st.booleans(), st.data())
+def test_reductions_take_dim_and_keepdim(op: str, x: np.ndarray, keepdim: bool, data: st.DataObject) -> None:
+    axis = data.draw(axes(x.ndim), label="axis")
+    reference = {"sum": np.sum, "mean": np.mean, "logsumexp": np_logsumexp}[op]
+    check(data, lambda t: getattr(t, op)(dim=axis, keepdim=keepdim), lambda a: reference(a, axis, keepdims=keepdim), x)
+
+
+# Bounds between the 0.01 grid of distinct arrays: no element sits within a finite-difference step of a bound.
+BOUNDS = [(None, 1.005), (-0.995, None), (-1.005, 0.505), (0.305, 0.305 + 0.01)]
+
+
+@FEW
+@given(arrays(shapes(), distinct=True), st.sampled_from(BOUNDS), st.data())
+def test_clamp_and_clip(x: np.ndarray, bounds: tuple, data: st.DataObject) -> None:
+    lo, hi = bounds
+    check(data, lambda t: t.clamp(lo, hi), lambda a: np.clip(a, lo, hi), x)
+    check(data, lambda t: clip(t, min=lo, max=hi), lambda a: np.clip(a, lo, hi), x)
+    check(data, lambda t: clamp(t, max=hi, min=lo), lambda a: np.clip(a, lo, hi), x)
+
+
+@FEW
+@given(arrays(shapes(min_dims=1, min_side=2), distinct=True), st.sampled_from([0, 1, 2]), st.booleans(), st.data())
+def test_var_and_std(x: np.ndarray, correction: int, keepdim: bool, data: st.DataObject) -> None:
+    axis = data.draw(axes(x.ndim, allow_tuple=True), label="axis")
+    n = x.size if axis is None else int(np.prod([x.shape[a] for a in np.atleast_1d(axis)]))
+    if n <= correction:
+        correction = 0
+    check(data, lambda t: t.var(axis, correction=correction, keepdim=keepdim),
+          lambda a: np.var(a, axis, ddof=correction, keepdims=keepdim), x)
+    check(data, lambda t: std(t, dim=axis, correction=correction, keepdims=keepdim),
+          lambda a: np.std(a, axis, ddof=correction, keepdims=keepdim), x)
+    check(data, lambda t: var(t, axis, correction == 1) if correction < 2 else var(t, axis, correction=2),
+          lambda a: np.var(a, axis, ddof=correction), x)
+
+
+@FEW
+@given(arrays(shapes()), st.data())
+def test_flatten_squeeze_unsqueeze_view(x: np.ndarray, data: st.DataObject) -> None:
+    nd = max(x.ndim, 1)
+    lo = data.draw(st.integers(-nd, nd - 1), label="start_dim")
+    hi = data.draw(st.integers(lo % nd, nd - 1), label="end_dim")
+    flat = x.reshape(x.shape[: lo % nd] + (-1,) + x.shape[hi + 1 :]) if x.ndim else x.reshape(1)
+    check(data, lambda t: t.flatten(lo, hi), lambda a: a.reshape(flat.shape), x)
+    check(data, lambda t: flatten(t), lambda a: a.reshape(-1), x)
+    check(data, lambda t: t.squeeze(), np.squeeze, x)
+    d = data.draw(st.integers(-nd, nd - 1), label="squeeze dim")
+    kept = x.shape if not x.ndim or x.shape[d] != 1 else x.shape[: d % nd] + x.shape[d % nd + 1 :]
+    check(data, lambda t: squeeze(t, d), lambda a: a.reshape(kept), x)
+    u = data.draw(st.integers(-x.ndim - 1, x.ndim), label="unsqueeze dim")
+    check(data, lambda t: t.unsqueeze(u), lambda a: np.expand_dims(a, u), x)
+    check(data, lambda t: unsqueeze(t, u), lambda a: np.expand_dims(a, u), x)
+    check(data, lambda t: t.view(-1), lambda a: a.reshape(-1), x)
+
+
+def _weighted_pieces(pieces: Any, used: list[int]) -> Any:
+    """The pieces drawn in ``used``, flattened, each times its position + 1 (so each slice's gradient differs)."""
+    return [pieces[k].reshape(-1) * (k + 1) for k in used]
+
+
+@FEW
+@given(arrays(shapes(min_dims=1, max_side=5)), st.data())
+def test_split_chunk_unbind(x: np.ndarray, data: st.DataObject) -> None:
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1), label="dim")
+    n = x.shape[dim]
+    size = data.draw(st.integers(1, n + 1), label="split_size")
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=3), label="cuts"))
+    sections = [b - a for a, b in zip([0, *cuts], [*cuts, n])]
+    chunks = data.draw(st.integers(1, n + 1), label="chunks")
+    expected = {
+        "split size": np.split(x, range(size, n, size), axis=dim),
+        "split sections": np.split(x, cuts, axis=dim),
+        "chunk": np.split(x, range(-(-n // chunks), n, -(-n // chunks)), axis=dim),
+        "unbind": [np.take(x, i, axis=dim) for i in range(n)],
+    }
+    ops = {
+        "split size": lambda t: t.split(size, dim),
+        "split sections": lambda t: split(t, sections, dim=dim),
+        "chunk": lambda t: chunk(t, chunks, dim),
+        "unbind": lambda t: t.unbind(dim),
+    }
+    for name, op in ops.items():
+        pieces = expected[name]
+        assert [p.shape for p in op(Tensor(x))] == [p.shape for p in pieces], name
+        used = sorted(data.draw(st.sets(st.integers(0, len(pieces) - 1), min_size=1), label=f"{name} used"))
+        check(data, lambda t, op=op, used=used: concatenate(_weighted_pieces(op(t), used)),
+              lambda a, pieces=pieces, used=used: np.concatenate(_weighted_pieces(pieces, used)), x)
+
+
+@FEW
+@given(arrays(shapes(min_dims=2)), st.data())
+def test_softmax_and_log_softmax_over_a_tuple_of_axes(x: np.ndarray, data: st.DataObject) -> None:
+    dims = data.draw(hnp.valid_tuple_axes(x.ndim, min_size=1), label="axes")
+    lse = np_logsumexp(x, dims, keepdims=True)
+    check(data, lambda t: t.softmax(dims), lambda a: np.exp(a - lse), x)
+    check(data, lambda t: log_softmax(t, dim=dims), lambda a: a - lse, x)
+
+
+@FEW
+@given(arrays(shapes(), dtype=np.float32), st.data())
+def test_to_dtype_is_a_differentiable_cast(x32: np.ndarray, data: st.DataObject) -> None:
+    u = data.draw(upstream(x32.shape), label="upstream")
+    for cast in (lambda t: t.to(np.float64), lambda t: t.double(), lambda t: t.to(dtype="float64")):
+        x = Tensor(x32, requires_grad=True)
+        y = cast(x)
+        assert y.dtype == np.float64 and y.grad_fn is not None
+        np.testing.assert_array_equal(y.numpy(), x32.astype(np.float64))
+        y.backward(u)
+        assert x.grad.dtype == np.float32
+        np.testing.assert_array_equal(x.grad, u.astype(np.float32))

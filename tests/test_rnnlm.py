@@ -18,7 +18,7 @@ import pytest
 
 from tinygrad_w2v import Tensor, backend, record
 from tinygrad_w2v.data import Corpus, Vocab, load_ptb
-from tinygrad_w2v.models.rnnlm import RNNLM, detach_state, nll_loss
+from tinygrad_w2v.models.rnnlm import RNNLM, detach_state, lm_loss
 from tinygrad_w2v.tape import Node
 from tinygrad_w2v.testing import dense, numerical_grad
 from tinygrad_w2v.train.common import rng_state, set_rng_state
@@ -28,12 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ----- the loss ---------------------------------------------------------------------------------------------
-def test_nll_loss_ignores_labels_as_the_book() -> None:
+def test_lm_loss_ignores_labels_as_the_book() -> None:
     rng = np.random.default_rng(0)
     logits = Tensor(rng.standard_normal((3, 4, 6)), requires_grad=True)
     targets = rng.integers(0, 6, size=(3, 4))
     targets[0, 1] = targets[2, 3] = targets[1, 0] = -1
-    loss = nll_loss(logits.log_softmax(axis=-1), targets)
+    loss = lm_loss(logits.log_softmax(axis=-1), targets)
     x = logits.numpy().reshape(-1, 6)
     log_p = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
     t = targets.reshape(-1)
@@ -46,13 +46,13 @@ def test_nll_loss_ignores_labels_as_the_book() -> None:
     assert np.all(np.abs(grad[kept]).sum(axis=1) > 0)
 
 
-def test_nll_loss_all_ignored_is_zero_and_bad_targets_are_named() -> None:
+def test_lm_loss_all_ignored_is_nan_like_torch_and_bad_targets_are_named() -> None:
     lp = Tensor(np.log(np.full((2, 3), 1 / 3)))
-    assert nll_loss(lp, np.array([-1, -1])).item() == 0
+    assert np.isnan(lm_loss(lp, np.array([-1, -1])).item())  # 0 / 0, as torch's nll_loss(ignore_index=-1)
     with pytest.raises(IndexError, match="target 3 is out of range for 3 classes"):
-        nll_loss(lp, np.array([0, 3]))
-    with pytest.raises(ValueError, match=r"targets must be integers of shape \(2,\)"):
-        nll_loss(lp, np.array([[0, 1]]))
+        lm_loss(lp, np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"targets must have shape \(2,\)"):
+        lm_loss(lp, np.array([[0, 1]]))
 
 
 def test_tied_weights_need_equal_sizes() -> None:
@@ -89,7 +89,7 @@ def test_gradients_through_unrolled_steps_match_finite_differences(cell, layers,
         set_rng_state(model.rng, masks)  # the same dropout masks in every evaluation
         log_probs, state = model(x, state0)
         h_last = state[-1][0] if cell == "lstm" else state[-1]
-        return nll_loss(log_probs, t) + (h_last * u).sum()  # reaches the carried-out state too
+        return lm_loss(log_probs, t) + (h_last * u).sum()  # reaches the carried-out state too
 
     model.zero_grad()
     loss().backward()
@@ -101,7 +101,7 @@ def test_gradients_through_unrolled_steps_match_finite_differences(cell, layers,
 def test_a_retained_graph_backpropagates_twice_through_the_step_split() -> None:
     model = RNNLM(7, 4, 4, cell="lstm", seed=0).double()
     x, t = np.random.default_rng(0).integers(0, 7, (2, 2, 4))
-    loss = nll_loss(model(x)[0], t)
+    loss = lm_loss(model(x)[0], t)
     loss.backward(retain_graph=True)
     once = [dense(p.grad).copy() for p in model.parameters()]
     loss.backward()  # the split's shared buffer starts afresh: the gradients add up to twice
@@ -133,13 +133,13 @@ def test_second_window_backward_stops_at_the_detached_state() -> None:
     assert all(s.grad_fn is None and not s.requires_grad for layer in carried for s in layer)
     log_probs, _ = model(x2, carried)
     model.zero_grad()
-    nll_loss(log_probs, t2).backward()
+    lm_loss(log_probs, t2).backward()
     assert window1 and not any(node.released for node in window1)  # the replay never reached window 1
     grads = [dense(p.grad).copy() for p in model.parameters()]
     # the same gradients as from a state that never had a graph
     constant = tuple(tuple(Tensor(s.numpy()) for s in layer) for layer in carried)
     model.zero_grad()
-    nll_loss(model(x2, constant)[0], t2).backward()
+    lm_loss(model(x2, constant)[0], t2).backward()
     for g, p in zip(grads, model.parameters()):
         np.testing.assert_array_equal(g, dense(p.grad))
 
@@ -159,7 +159,7 @@ def test_memory_stays_bounded_over_many_windows(detach) -> None:
         if detach:
             state = detach_state(state)
         model.zero_grad()
-        nll_loss(log_probs, rng.integers(0, 12, (2, 5))).backward(retain_graph=not detach)
+        lm_loss(log_probs, rng.integers(0, 12, (2, 5))).backward(retain_graph=not detach)
         counts.append(live_nodes())
     if detach:
         assert max(counts[2:]) == counts[2]  # the same number of live graph nodes after every window

@@ -14,7 +14,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tinygrad_w2v import Tensor, gather, gradcheck, log_sigmoid, log_softmax, logsumexp, scatter_add, sigmoid
+from tinygrad_w2v import (
+    Tensor,
+    gather,
+    gradcheck,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    scatter_add,
+    sigmoid,
+    softmax,
+    where,
+)
 from tinygrad_w2v.backend import cuda_available
 from tinygrad_w2v.ops.base import result
 
@@ -588,3 +599,199 @@ def test_normalising_ops_of_an_integer_tensor_are_float(op):
     expected = getattr(Tensor(ints.astype(np.float64)), op)(axis=-1)
     assert out.dtype == np.float64
     np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-15)
+
+
+def test_gradcheck_fails_when_a_gradient_is_nan() -> None:
+    # log of a negative number: NaN values, so NaN finite differences, while autograd gives the finite 1/x
+    with pytest.raises(AssertionError, match=r"op 'log'.*nan"):
+        with np.errstate(invalid="ignore"):
+            gradcheck(lambda t: t.log(), Tensor(np.array([-1.0, 2.0]), requires_grad=True))
+    nan_backward = lambda t: result("nan_grad", t.data * 2, (t,), lambda g, out, t: (g * np.nan,))  # noqa: E731
+    with pytest.raises(AssertionError, match=r"op 'nan_grad'.*nan"):
+        gradcheck(nan_backward, Tensor(np.array([1.0]), requires_grad=True))
+
+
+# ----- PyTorch's values where NumPy's arithmetic would give NaN or a wrong number --------------------------------
+def _ours_and_torch(fn_ours: Any, fn_torch: Any, xv: np.ndarray, upstream: np.ndarray | None = None) -> None:
+    """Values and gradients of ``fn_ours`` and ``fn_torch`` at ``xv`` agree exactly, NaN included."""
+    torch = pytest.importorskip("torch")
+    x, xt = Tensor(xv, requires_grad=True), torch.tensor(xv, requires_grad=True)
+    y, yt = fn_ours(x), fn_torch(xt)
+    u = np.ones(y.shape, dtype=xv.dtype) if upstream is None else upstream
+    with np.errstate(all="ignore"):
+        y.backward(u)
+    yt.backward(torch.tensor(u))
+    np.testing.assert_array_equal(y.numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(x.grad, xt.grad.numpy())
+    assert y.dtype == yt.detach().numpy().dtype and x.grad.dtype == xt.grad.numpy().dtype
+
+
+def test_pow_zero_at_zero_has_gradient_zero_like_torch() -> None:
+    _ours_and_torch(lambda t: t**0, lambda t: t**0, np.array([0.0, 2.0, -1.0]))
+    _ours_and_torch(lambda t: t.pow(0), lambda t: t.pow(0), np.array([0.0], dtype=np.float32))
+
+
+def test_relu_of_infinities_and_nan_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    xv = np.array([-np.inf, -1.0, 0.0, 2.0, np.inf, np.nan])
+    _ours_and_torch(lambda t: t.relu(), torch.relu, xv)
+    _ours_and_torch(lambda t: t.relu().exp(), lambda t: torch.relu(t).exp(), xv[:5])  # relu(-inf) = 0, not NaN
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_and_min_with_nan_like_torch(op: str) -> None:
+    xv = np.array([[1.0, np.nan, 3.0], [2.0, 5.0, -1.0]])
+    # the whole tensor: NaN, and the gradient goes to the NaN (torch.max()'s rule), not NaN everywhere
+    _ours_and_torch(lambda t: getattr(t, op)(), lambda t: getattr(t, op)(), xv)
+    # along an axis: the NaN row is NaN with its gradient on the NaN; the other row is untouched
+    _ours_and_torch(lambda t: getattr(t, op)(dim=1), lambda t: getattr(t, op)(dim=1).values, xv)
+
+
+def test_float16_mean_over_more_than_65504_elements_like_torch() -> None:
+    _ours_and_torch(lambda t: t.mean(), lambda t: t.mean(), np.ones(70_000, dtype=np.float16))
+    x = Tensor(np.ones((2, 70_000), dtype=np.float16), requires_grad=True)
+    x.mean(axis=1).sum().backward()
+    assert np.all(x.grad > 0)
+
+
+def test_where_of_two_python_numbers_has_torchs_dtype() -> None:
+    torch = pytest.importorskip("torch")
+    cond = np.array([True, False, True])
+    for a, b in ((1.0, 0.0), (1, 0), (1, 0.5), (2.5, 1)):
+        ours = where(Tensor(cond), a, b)
+        theirs = torch.where(torch.tensor(cond), a, b).numpy()
+        assert ours.dtype == theirs.dtype, (a, b)
+        np.testing.assert_array_equal(ours.numpy(), theirs)
+    np.testing.assert_array_equal(where(cond, 1.0, 0.0).numpy(), [1.0, 0.0, 1.0])
+
+
+def test_softmax_over_a_tuple_of_axes_uses_all_of_them_like_torch_on_the_flattened_axes() -> None:
+    torch = pytest.importorskip("torch")
+    xv = np.random.default_rng(0).standard_normal((2, 3, 4))
+    flat = torch.tensor(xv.reshape(2, 12))
+    np.testing.assert_allclose(softmax(Tensor(xv), (1, 2)).numpy().reshape(2, 12), torch.softmax(flat, 1).numpy(),
+                               rtol=1e-14)
+    np.testing.assert_allclose(Tensor(xv).log_softmax(dim=(1, 2)).numpy().reshape(2, 12),
+                               torch.log_softmax(flat, 1).numpy(), rtol=1e-14)
+
+
+def test_scatter_add_of_floats_into_an_int_tensor_raises_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"scatter_add.*float64.*int64"):
+        scatter_add(Tensor(np.zeros(3, dtype=np.int64)), np.array([0, 2]), np.array([0.5, 1.5]))
+    with pytest.raises(TypeError, match=r"scatter_add.*float32.*int64"):
+        scatter_add(Tensor(np.zeros(3, dtype=np.int64)), np.array([0]), Tensor([0.5]))
+    with pytest.raises(RuntimeError):
+        torch.zeros(3, dtype=torch.int64).scatter_add(0, torch.tensor([0, 2]), torch.tensor([0.5, 1.5]))
+    ints = scatter_add(Tensor(np.zeros(3, dtype=np.int64)), np.array([0, 0]), np.array([2, 3]))
+    np.testing.assert_array_equal(ints.numpy(), [5, 0, 0])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda a, b: a / b, lambda a, b: a / 2, lambda a, b: 3 / a, lambda a, b: a + 1.5, lambda a, b: 2.5 * a,
+     lambda a, b: a - 0.5, lambda a, b: a**0.5, lambda a, b: a.sqrt(), lambda a, b: a.clamp(min=1.5)],
+)
+def test_integer_tensors_with_floats_give_float32_like_torch(fn: Any) -> None:
+    torch = pytest.importorskip("torch")
+    av, bv = np.array([1, 2, 7]), np.array([2, 4, 2])
+    ours = fn(Tensor(av), Tensor(bv))
+    theirs = fn(torch.tensor(av), torch.tensor(bv)).numpy()
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-7)
+
+
+# ----- methods a PyTorch user reaches for first ---------------------------------------------------------------------
+def test_pytorch_spellings_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    xv = np.random.default_rng(1).standard_normal((2, 1, 3, 4))
+    x, xt = Tensor(xv), torch.tensor(xv)
+    cases = {
+        "abs": (abs(x), abs(xt)),
+        "sum dim keepdim": (x.sum(dim=2, keepdim=True), xt.sum(dim=2, keepdim=True)),
+        "sum dims": (x.sum(dim=(0, 3)), xt.sum(dim=(0, 3))),
+        "mean": (x.mean(2, True), xt.mean(2, True)),
+        "amax": (x.max(dim=-1), xt.amax(dim=-1)),
+        "amin": (x.min(), xt.min()),
+        "var": (x.var(), xt.var()),
+        "var unbiased=False": (x.var(3, False), xt.var(3, False)),
+        "var correction": (
+            x.var(dim=(0, 2), correction=0, keepdim=True), xt.var(dim=(0, 2), correction=0, keepdim=True)
+        ),
+        "std": (x.std(dim=2), xt.std(dim=2)),
+        "clamp": (x.clamp(-0.5, 0.5), xt.clamp(-0.5, 0.5)),
+        "clip max": (x.clip(max=0.1), xt.clip(max=0.1)),
+        "flatten": (x.flatten(), xt.flatten()),
+        "flatten 1 2": (x.flatten(1, 2), xt.flatten(1, 2)),
+        "squeeze": (x.squeeze(), xt.squeeze()),
+        "squeeze 0": (x.squeeze(0), xt.squeeze(0)),
+        "squeeze 1": (x.squeeze(1), xt.squeeze(1)),
+        "unsqueeze": (x.unsqueeze(-1), xt.unsqueeze(-1)),
+        "view": (x.view(2, -1), xt.view(2, -1)),
+        "view tuple": (x.view((6, 4)), xt.view((6, 4))),
+        "pow": (x.pow(2), xt.pow(2)),
+        "sqrt": (abs(x).sqrt(), abs(xt).sqrt()),
+        "logsumexp": (x.logsumexp(dim=3, keepdim=True), xt.logsumexp(dim=3, keepdim=True)),
+        "float": (x.float(), xt.float()),
+        "to": (x.to(np.float32), xt.to(torch.float32)),
+        "long": ((x * 3).long(), (xt * 3).long()),
+    }
+    for name, (ours, theirs) in cases.items():
+        expected = theirs.numpy()
+        assert ours.shape == expected.shape and ours.dtype == expected.dtype, name
+        np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-6 if expected.dtype == np.float32 else 1e-14,
+                                   err_msg=name)
+    for ours, theirs in ((x.split(2, 2), xt.split(2, 2)), (x.split([1, 3], -1), xt.split([1, 3], -1)),
+                         (x.chunk(3, 3), xt.chunk(3, 3)), (x.chunk(2, 0), xt.chunk(2, 0)), (x.unbind(2), xt.unbind(2))):
+        assert len(ours) == len(theirs)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_std_of_a_constant_has_gradient_zero_like_torch() -> None:
+    _ours_and_torch(lambda t: t.std(), lambda t: t.std(), np.full(3, 2.0))
+    _ours_and_torch(lambda t: t.std(dim=1), lambda t: t.std(dim=1), np.array([[1.0, 1.0], [1.0, 3.0]]))
+
+
+def test_clamp_passes_the_gradient_at_the_bounds_like_torch() -> None:
+    torch = pytest.importorskip("torch")
+    xv = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan])
+    _ours_and_torch(lambda t: t.clamp(0.0, 1.0), lambda t: t.clamp(0.0, 1.0), xv)
+    _ours_and_torch(lambda t: t.clamp(2.0, 1.0), lambda t: torch.clamp(t, 2.0, 1.0), np.array([0.0, 1.5, 3.0]))
+    _ours_and_torch(lambda t: abs(t), torch.abs, np.array([-2.0, 0.0, 3.0]))
+    _ours_and_torch(lambda t: t.sqrt(), torch.sqrt, np.array([0.0, 4.0]))
+
+
+def test_bad_arguments_of_the_new_methods_are_named() -> None:
+    x = Tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="sum.*axis.*dim"):
+        x.sum(axis=0, dim=1)
+    with pytest.raises(TypeError, match="var.*unbiased.*correction"):
+        x.var(unbiased=True, correction=0)
+    with pytest.raises(ValueError, match="clamp.*at least one"):
+        x.clamp()
+    with pytest.raises(TypeError, match="clamp: min must be a Python number"):
+        x.clamp(np.zeros(3))
+    with pytest.raises(ValueError, match=r"split.*\[1, 1\].*3"):
+        x.split([1, 1], 1)
+    with pytest.raises(ValueError, match="unsqueeze: dim 3 is out of range"):
+        x.unsqueeze(3)
+    with pytest.raises(ValueError, match="flatten: start_dim 1 comes after end_dim 0"):
+        x.flatten(1, 0)
+    with pytest.raises(ValueError, match="chunk: chunks must be positive"):
+        x.chunk(0)
+    with pytest.raises(TypeError, match="to: expected a device name, a dtype or a Tensor"):
+        x.to(3.5)
+
+
+def test_to_follows_torch() -> None:
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    assert x.to("cpu") is x and x.to(np.float64) is x and x.to(x) is x  # nothing to change: the same tensor
+    y = x.to("cpu", np.float32)
+    assert y.dtype == np.float32 and y.requires_grad
+    ints = x.to(np.int64)
+    assert ints.dtype == np.int64 and not ints.requires_grad and ints.grad_fn is None
+    z = Tensor(np.zeros(2, dtype=np.float32)).to(x)
+    assert z.dtype == np.float64
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 4.0])

@@ -4,7 +4,29 @@ word2vec and RNN language-model trainers written as plain tensor expressions."""
 from . import func
 from .autograd import grad
 from .function import Function
-from .ops import concatenate, gather, log_sigmoid, log_softmax, logsumexp, scatter_add, sigmoid, softmax, stack, where
+from .ops import (
+    chunk,
+    clamp,
+    clip,
+    concatenate,
+    flatten,
+    gather,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    scatter_add,
+    sigmoid,
+    softmax,
+    split,
+    sqrt,
+    squeeze,
+    stack,
+    std,
+    unbind,
+    unsqueeze,
+    var,
+    where,
+)
 from .sparse import RowSparse
 from .tape import enable_grad, is_grad_enabled, no_grad, record, set_grad_enabled
 from .tensor import Tensor, from_numpy
@@ -13,7 +35,8 @@ from .testing import gradcheck
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "RowSparse", "Tensor", "concatenate", "enable_grad", "from_numpy", "func", "gather", "grad",
-    "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "no_grad", "record", "scatter_add",
-    "set_grad_enabled", "sigmoid", "softmax", "stack", "where",
+    "Function", "RowSparse", "Tensor", "chunk", "clamp", "clip", "concatenate", "enable_grad", "flatten", "from_numpy",
+    "func", "gather", "grad", "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "no_grad",
+    "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "std",
+    "unbind", "unsqueeze", "var", "where",
 ]

@@ -110,18 +110,28 @@ class Adam(Optimizer):
     ``torch.optim.SparseAdam``: only those rows' moments and values change, by
     ``p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`` (eps outside the bias correction).
     ``t`` counts the calls to ``step`` (PyTorch counts per parameter: the same whenever every parameter
-    has a gradient at every step, as in this project's trainers)."""
+    has a gradient at every step, as in this project's trainers). ``weight_decay`` is PyTorch's L2 penalty:
+    ``g + weight_decay * p`` replaces ``g`` before the moments (dense gradients only; ``AdamW``'s decoupled
+    decay is a different rule)."""
 
     def __init__(
-        self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
     ):
         super().__init__(params, lr)
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"Adam: invalid betas {betas} (each must be in [0, 1))")
         if not eps >= 0:
             raise ValueError(f"Adam: invalid eps {eps} (must be >= 0)")
+        if not weight_decay >= 0:
+            raise ValueError(f"Adam: invalid weight_decay {weight_decay} (must be >= 0)")
         self.betas = betas
         self.eps = eps
+        self.weight_decay = weight_decay
         self.t = 0
         self.m = [backend.xp_of(p.data).zeros_like(p.data) for p in self.params]
         self.v = [backend.xp_of(p.data).zeros_like(p.data) for p in self.params]
@@ -137,6 +147,8 @@ class Adam(Optimizer):
     def _dense_update(self, i: int, p: Tensor, g: Any) -> None:
         b1, b2 = self.betas
         m, v = self.m[i], self.v[i]
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
         m *= b1
         m += (1 - b1) * g
         v *= b2
@@ -146,6 +158,8 @@ class Adam(Optimizer):
         p.data -= (self.lr / (1 - b1**self.t)) * m / denom
 
     def _sparse_update(self, i: int, p: Tensor, g: RowSparse) -> None:
+        if self.weight_decay:
+            raise ValueError("Adam: weight_decay is not supported with sparse (RowSparse) gradients")
         b1, b2 = self.betas
         rows, gv = g.indices, g.values
         m = self.m[i][rows] * b1 + (1 - b1) * gv

@@ -4,19 +4,19 @@ For token ids ``x (B, T)`` and a state carried in from the previous window, each
 
     e     = W_emb[x]                                  (B, T, E)   embedding lookup (a gather)
     xw    = e W_ih^T + b                              (B, T, G)   input projection of all T steps at once
-    RNN:  h_t = tanh(xw_t + h_{t-1} W_hh^T)                       G = H
-    LSTM: a_t = xw_t + h_{t-1} W_hh^T;  i, f, g, o = split(a_t)   G = 4H
+    RNN:  h_t = tanh(xw_t + h_{t-1} W_hh^T)                       G = H     (nn.RNNCell.step)
+    LSTM: a_t = xw_t + h_{t-1} W_hh^T;  i, f, g, o = chunk(a_t)   G = 4H    (nn.LSTMCell.step)
           c_t = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
           h_t = sigmoid(o) * tanh(c_t)
     y     = log_softmax(h W_out^T + b_out)            (B, T, V)   output projection of all steps at once
-    loss  = -mean over labels t != -1 of y[b, t, label]
+    loss  = -mean over labels t != -1 of y[b, t, label]             (lm_loss: nn.functional.nll_loss)
 
 The book's layers ("Deep Learning from Scratch 2", chapters 5-6) map onto this as:
 ``TimeEmbedding`` = ``nn.Embedding`` (one gather of all steps), ``TimeRNN`` / ``TimeLSTM`` = the ``for t``
 loop over ``nn.RNNCell`` / ``nn.LSTMCell`` parameters (the cells hold ``weight_ih``, ``weight_hh`` and one
 ``bias``, like the book's ``Wx``, ``Wh``, ``b``, transposed to PyTorch's layout), ``TimeAffine`` =
 ``decoder`` (``nn.Linear``, or the embedding matrix when weights are tied), ``TimeSoftmaxWithLoss`` =
-``log_softmax`` + ``nll_loss``. ``TimeDropout`` = ``nn.Dropout``. No backward pass is written here.
+``log_softmax`` + ``lm_loss``. ``TimeDropout`` = ``nn.Dropout``. No backward pass is written here.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend, nn
-from ..ops import gather, stack
-from ..ops.base import result
+from ..nn import functional as F
+from ..ops import stack, unbind
 from ..tape import no_grad
 from ..tensor import Tensor
 
@@ -123,11 +123,10 @@ class RNNLM(nn.Module):
         new_state = []
         for cell, s in zip(self.cells, state):
             xw = (out.reshape(B * T, -1) @ cell.weight_ih.T + cell.bias).reshape(B, T, -1)
-            step = _lstm_step if self.cell == "lstm" else _rnn_step
-            W_hh_T = cell.weight_hh.T
+            W_hh_T = cell.weight_hh.T  # once for all steps
             hs = []
-            for xw_t in split(xw, [(slice(None), t) for t in range(T)]):
-                s = step(xw_t, s, W_hh_T)
+            for xw_t in unbind(xw, 1):
+                s = cell.step(xw_t, s, W_hh_T)
                 hs.append(s[0] if self.cell == "lstm" else s)
             new_state.append(s)
             out = self.drop(stack(hs, axis=1))  # (B, T, H)
@@ -168,52 +167,6 @@ class RNNLM(nn.Module):
         return ids
 
 
-def _rnn_step(xw_t: Tensor, h: Tensor, W_hh_T: Tensor) -> Tensor:
-    """``h_t = tanh(xw_t + h_{t-1} W_hh^T)``."""
-    return (xw_t + h @ W_hh_T).tanh()
-
-
-def _lstm_step(xw_t: Tensor, state: tuple[Tensor, Tensor], W_hh_T: Tensor) -> tuple[Tensor, Tensor]:
-    """``c_t = sigmoid(f) c_{t-1} + sigmoid(i) tanh(g)``, ``h_t = sigmoid(o) tanh(c_t)`` (gates i, f, g, o)."""
-    h, c = state
-    a = xw_t + h @ W_hh_T
-    H = h.shape[1]
-    i, f, g, o = split(a, [(slice(None), slice(k * H, (k + 1) * H)) for k in range(4)])
-    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
-    return o.sigmoid() * c.tanh(), c
-
-
-def split(x: Tensor, keys: Sequence[Any]) -> list[Tensor]:
-    """``[x[key] for key in keys]`` for disjoint basic-index ``keys`` (the steps of ``xw``, the gates of ``a``),
-    with one gradient buffer for all pieces instead of one ``x``-sized zero array per piece.
-
-    The pieces read ``x`` through a private identity node. The first piece the backward replay reaches
-    allocates the buffer, writes its gradient there and hands the buffer on as the gradient of the
-    identity node; the other pieces only write their slice into it (they run before the identity node,
-    which is older). The identity node passes the filled buffer to ``x`` and forgets it, ready for another
-    backward pass (``retain_graph``)."""
-    xp = backend.xp_of(x.data)
-    shared: dict[str, Any] = {"grad": None}
-
-    def hand_over(g: Any, out: Any, x: Any) -> tuple[Any]:
-        shared["grad"] = None
-        return (g,)
-
-    whole = result("split", x.data, (x,), hand_over)
-
-    def piece(key: Any) -> Tensor:
-        def backward(g: Any, out: Any, x: Any) -> tuple[Any]:
-            first = shared["grad"] is None
-            if first:
-                shared["grad"] = xp.zeros(x.shape, dtype=g.dtype)
-            shared["grad"][key] = g
-            return (shared["grad"] if first else None,)
-
-        return result("getitem", x.data[key], (whole,), backward)
-
-    return [piece(key) for key in keys]
-
-
 def _ids(x: Any) -> Any:
     """``x`` as a ``(B, T)`` integer array (the embedding's gather checks the id range)."""
     ids = x.data if isinstance(x, Tensor) else x
@@ -223,29 +176,14 @@ def _ids(x: Any) -> Any:
     return ids
 
 
-def nll_loss(log_probs: Tensor, targets: Any, ignore_index: int = -1) -> Tensor:
-    """Mean of ``-log_probs[b, t, targets[b, t]]`` over the positions whose label is not ``ignore_index``
-    (the book's ``TimeSoftmaxWithLoss``: ignored labels add nothing and are not counted; 0 if all are).
-
-    ``log_probs`` is ``(..., V)`` and ``targets`` is ``log_probs.shape[:-1]`` integers."""
-    t = np.asarray(backend.to_numpy(targets.data if isinstance(targets, Tensor) else targets))
-    V = log_probs.shape[-1]
-    if t.shape != log_probs.shape[:-1] or t.dtype.kind not in "iu":
-        raise ValueError(
-            f"nll_loss: targets must be integers of shape {log_probs.shape[:-1]} for log_probs of shape "
-            f"{log_probs.shape}, got {t.dtype} of shape {t.shape}"
-        )
-    t = t.reshape(-1)
-    keep = t != ignore_index
-    bad = keep & ((t < 0) | (t >= V))
-    if bad.any():
-        raise IndexError(f"nll_loss: target {int(t[bad][0])} is out of range for {V} classes")
-    # Position n's target log-probability sits at n * V + t[n] of the flattened (N * V,) log-probs.
-    picked = gather(log_probs.reshape(-1), np.arange(t.size) * V + np.where(keep, t, 0))
-    count = int(keep.sum())
-    if count < t.size:  # the book's mask: ignored positions add nothing, so their gradient is zero
-        picked = picked * keep.astype(log_probs.dtype)
-    return picked.sum() * (-1.0 / max(count, 1))
+def lm_loss(log_probs: Tensor, targets: Any) -> Tensor:
+    """``nn.functional.nll_loss`` of ``log_probs (B, T, V)`` for integer ``targets (B, T)``: the mean over the
+    positions whose label is not -1 (the book's ``TimeSoftmaxWithLoss`` ignores -1 labels)."""
+    t = backend.to_numpy(targets._data if isinstance(targets, Tensor) else targets)
+    if t.shape != log_probs.shape[:-1]:
+        raise ValueError(f"lm_loss: targets must have shape {log_probs.shape[:-1]} for log_probs of shape "
+                         f"{log_probs.shape}, got {t.shape}")
+    return F.nll_loss(log_probs.flatten(0, -2), t.reshape(-1), ignore_index=-1)
 
 
 def detach_state(state: State) -> State:

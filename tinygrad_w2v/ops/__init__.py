@@ -5,32 +5,56 @@ This is also the one place where the ops become ``Tensor``'s operators and metho
 nothing of them, so the dependencies point one way (``ops`` -> ``tensor`` -> ``tape`` -> ``backend``).
 """
 
-from typing import Any
-
-from ..backend import check_device
 from ..tensor import Tensor
 from .activation import log_sigmoid, log_softmax, logsumexp, sigmoid, softmax
 from .base import broadcast_to
-from .elementwise import add, cast, compare, div, exp, log, mul, neg, pow, relu, rpow, sub, tanh, to_device, where
+from .elementwise import (
+    abs,
+    add,
+    cast,
+    clamp,
+    clip,
+    compare,
+    div,
+    exp,
+    log,
+    mul,
+    neg,
+    pow,
+    relu,
+    rpow,
+    sqrt,
+    sub,
+    tanh,
+    to,
+    to_device,
+    where,
+)
 from .index import gather, getitem, index_add, scatter_add
 from .linalg import matmul
-from .reduce import max, mean, sum
-from .shape import concatenate, identity, reshape, stack, transpose
+from .reduce import max, mean, min, std, sum, var
+from .shape import (
+    chunk,
+    concatenate,
+    flatten,
+    identity,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unsqueeze,
+    view,
+)
 
 __all__ = [
-    "add", "broadcast_to", "cast", "compare", "concatenate", "div", "exp", "gather", "getitem", "identity",
-    "index_add", "log", "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max", "mean", "mul", "neg", "pow",
-    "relu", "reshape", "rpow", "scatter_add", "sigmoid", "softmax", "stack", "sub", "sum", "tanh", "to_device",
-    "transpose", "where",
+    "abs", "add", "broadcast_to", "cast", "chunk", "clamp", "clip", "compare", "concatenate", "div", "exp", "flatten",
+    "gather", "getitem", "identity", "index_add", "log", "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max",
+    "mean", "min", "mul", "neg", "pow", "relu", "reshape", "rpow", "scatter_add", "sigmoid", "softmax", "split",
+    "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh", "to", "to_device", "transpose", "unbind", "unsqueeze",
+    "var", "view", "where",
 ]
-
-
-def _to(self: Tensor, target: Any) -> Tensor:
-    """``t.to('cuda')`` / ``t.to('cpu')``: a differentiable copy on that device; ``t.to(np.float64)``: a
-    differentiable cast (``t`` itself when it already has that dtype), as in PyTorch."""
-    if isinstance(target, str):
-        return to_device(self, check_device(target))
-    return cast(self, target)
 
 
 def _bind() -> None:
@@ -43,15 +67,21 @@ def _bind() -> None:
     T.__rmul__ = lambda self, other: mul(other, self)
     T.__rtruediv__ = lambda self, other: div(other, self)
     T.__rmatmul__ = lambda self, other: matmul(other, self)
-    T.__neg__, T.__pow__, T.__rpow__, T.__getitem__ = neg, pow, rpow, getitem
+    T.__neg__, T.__pow__, T.__rpow__, T.__getitem__, T.__abs__ = neg, pow, rpow, getitem, abs
     # Comparisons give boolean tensors that never require grad (masks for ``where``).
     for kind in ("lt", "le", "gt", "ge", "eq", "ne"):
         setattr(T, f"__{kind}__", lambda self, other, kind=kind: compare(kind, self, other))
     T.T = property(transpose, doc="The tensor with its axes reversed.")
-    T.to = _to
-    for op in (sum, mean, max, reshape, transpose, exp, log, tanh, relu, sigmoid, log_sigmoid, softmax, log_softmax,
-               logsumexp, gather, broadcast_to):
+    for op in (sum, mean, max, min, var, std, reshape, flatten, squeeze, unsqueeze, transpose, split, chunk, unbind,
+               abs, sqrt, pow, exp, log, tanh, relu, sigmoid, log_sigmoid, softmax, log_softmax, logsumexp, clamp,
+               gather, broadcast_to, to):
         setattr(T, op.__name__, op)
+    T.view, T.clip = view, clip  # PyTorch's other names for reshape and clamp
+    # PyTorch's dtype shorthands: differentiable casts like ``to``
+    T.float = lambda self: cast(self, "float32")
+    T.double = lambda self: cast(self, "float64")
+    T.half = lambda self: cast(self, "float16")
+    T.long = lambda self: cast(self, "int64")
 
 
 _bind()

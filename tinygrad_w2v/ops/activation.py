@@ -10,6 +10,7 @@ from .. import backend
 from ..tensor import Tensor
 from .base import either, keepdims_shape, normalize_axes, result
 from .elementwise import exp
+from .reduce import Axis, reduce_args
 
 
 def _exp_neg_abs(x):
@@ -53,16 +54,19 @@ def _shifted_exp(x, axes: tuple[int, ...]):
     return shifted, e, e.sum(axis=axes, keepdims=True)
 
 
-def _softmax_axes(op: str, axis: int | tuple[int, ...], a: Tensor) -> tuple[int, ...]:
+def _softmax_axes(op: str, axis: Axis, a: Tensor, dim: Axis = None) -> tuple[int, ...]:
+    """``axis`` (or PyTorch's ``dim``) as a tuple of axes; over several axes the normalisation is joint."""
+    if dim is not None:
+        axis, _ = reduce_args(op, None if axis == -1 else axis, False, dim, None)
     if a.ndim == 0:
         raise ValueError(f"{op}: needs a tensor with at least one dimension, got shape {a.shape}")
     return normalize_axes(op, axis, a.ndim)
 
 
-def softmax(a: Tensor, axis: int | tuple[int, ...] = -1) -> Tensor:
+def softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
     """``exp(a) / sum(exp(a))`` over ``axis`` (an int or a tuple of axes). VJP ``y * (g - sum(g * y))``;
     the Jacobian is symmetric, so the JVP is the same expression in the tangent."""
-    axes = _softmax_axes("softmax", axis, a)
+    axes = _softmax_axes("softmax", axis, a, dim)
     _, e, s = _shifted_exp(a._data, axes)
 
     def rule(g, out, a):
@@ -71,9 +75,9 @@ def softmax(a: Tensor, axis: int | tuple[int, ...] = -1) -> Tensor:
     return result("softmax", e / s, (a,), lambda g, out, a: (rule(g, out, a),), lambda ts, out, a: rule(ts[0], out, a))
 
 
-def log_softmax(a: Tensor, axis: int | tuple[int, ...] = -1) -> Tensor:
+def log_softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
     """``a - logsumexp(a)`` over ``axis``. VJP ``g - softmax(a) * sum(g)``, JVP ``t - sum(softmax(a) * t)``."""
-    axes = _softmax_axes("log_softmax", axis, a)
+    axes = _softmax_axes("log_softmax", axis, a, dim)
     xp = backend.xp_of(a._data)
     out, e, s = _shifted_exp(a._data, axes)
     out -= xp.log(s)  # in place: each pass over a (tokens, vocab) array and each allocation shows
@@ -91,8 +95,12 @@ def log_softmax(a: Tensor, axis: int | tuple[int, ...] = -1) -> Tensor:
     return result("log_softmax", out, (a,), vjp, jvp)
 
 
-def logsumexp(a: Tensor, axis: int | tuple[int, ...] | None = -1, keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(a)))`` over ``axis``. VJP ``g * softmax(a)``, JVP ``sum(softmax(a) * t)``."""
+def logsumexp(
+    a: Tensor, axis: Axis = -1, keepdims: bool = False, *, dim: Axis = None, keepdim: bool | None = None
+) -> Tensor:
+    """``log(sum(exp(a)))`` over ``axis`` (``dim``). VJP ``g * softmax(a)``, JVP ``sum(softmax(a) * t)``."""
+    if dim is not None or keepdim is not None:
+        axis, keepdims = reduce_args("logsumexp", None if axis == -1 else axis, keepdims, dim, keepdim)
     axes = normalize_axes("logsumexp", axis, a.ndim)
     xp = backend.xp_of(a._data)
     kshape = keepdims_shape(a.shape, axes)

@@ -39,6 +39,11 @@ def lift(x: Any, like: Tensor | None = None) -> Tensor:
     return Tensor._wrap(xp.asarray(x))
 
 
+def floating(x: Any) -> Any:
+    """``x`` if it is a float array, else ``x`` as float32 (PyTorch's default float for integer inputs)."""
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
 def same_device(op: str, *tensors: Tensor) -> None:
     """Refuse to mix CPU and GPU arrays in one op."""
     devices = {t.device for t in tensors}

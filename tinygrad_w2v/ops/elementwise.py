@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .base import add_tangents, broadcast_error, either, lift, result, same_device
+from .base import add_tangents, broadcast_error, either, floating, lift, result, same_device
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -91,8 +91,11 @@ def _mul_jvp(ts, out, a, b):
 def div(a: Any, b: Any) -> Tensor:
     if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
         a, b = _operands(a, b)
+    A, B = a._data, b._data
+    if A.dtype.kind != "f" and B.dtype.kind != "f":  # integer true division gives float32, as in PyTorch
+        A, B = floating(A), floating(B)
     try:
-        out = a._data / b._data
+        out = A / B
     except (ValueError, TypeError) as e:
         raise _failed("div", a, b) from e
     need_b = b.requires_grad
@@ -123,7 +126,8 @@ def pow(a: Tensor, exponent: float) -> Tensor:
     def slope(a):  # d(a^p)/da
         return p * a ** (p - 1) if p != 0 else a * 0
 
-    return result("pow", a._data**p, (a,), lambda g, out, a: (g * slope(a),), lambda ts, out, a: ts[0] * slope(a))
+    out = floating(a._data) ** p if isinstance(p, float) else a._data**p  # int ** float: float32, as in PyTorch
+    return result("pow", out, (a,), lambda g, out, a: (g * slope(a),), lambda ts, out, a: ts[0] * slope(a))
 
 
 def rpow(a: Tensor, base: Any) -> Tensor:
@@ -176,14 +180,64 @@ def _tanh_jvp(ts, out, a):
 
 
 def relu(a: Tensor) -> Tensor:
-    """``max(a, 0)``; the derivative is 1 where ``a > 0``, else 0 (also at ``-inf``: no NaN)."""
-    mask = a._data > 0
-    out = backend.xp_of(a._data).where(mask, a._data, 0).astype(a._data.dtype, copy=False)
+    """``max(a, 0)``; NaN stays NaN. The derivative is 0 where ``a <= 0`` (also at ``-inf``: no NaN), else 1
+    (also at NaN), as in PyTorch."""
+    mask = ~(a._data <= 0)
+    out = backend.xp_of(a._data).maximum(a._data, 0)
     return result("relu", out, (a,), lambda g, out, a: (g * mask,), lambda ts, out, a: ts[0] * mask)
 
 
+def abs(a: Tensor) -> Tensor:
+    """``|a|``; the derivative is ``sign(a)``, 0 at 0 (PyTorch's)."""
+    xp = backend.xp_of(a._data)
+    sign = xp.sign(a._data)
+    return result("abs", xp.abs(a._data), (a,), lambda g, out, a: (g * sign,), lambda ts, out, a: ts[0] * sign)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    """``a ** 0.5`` (float32 for an integer tensor); the derivative ``1 / (2 sqrt(a))`` is inf at 0, as in PyTorch."""
+    xp = backend.xp_of(a._data)
+    with backend.quiet_floats(xp):
+        out = xp.sqrt(floating(a._data))
+
+    def vjp(g, out, a):
+        with backend.quiet_floats(xp):
+            return (g / (2 * out),)
+
+    def jvp(ts, out, a):
+        with backend.quiet_floats(xp):
+            return ts[0] / (2 * out)
+
+    return result("sqrt", out, (a,), vjp, jvp)
+
+
+def clamp(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """Each element limited to ``[min, max]`` (either bound may be None; ``min > max`` gives ``max``
+    everywhere), as ``torch.clamp``. The derivative is 1 where ``min <= a <= max`` (bounds included), 0
+    elsewhere and at NaN. Bounds are Python numbers."""
+    for name, bound in (("min", min), ("max", max)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))):
+            raise TypeError(f"clamp: {name} must be a Python number or None, got {type(bound).__name__}")
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    xp = backend.xp_of(a._data)
+    x = floating(a._data) if isinstance(min, float) or isinstance(max, float) else a._data
+    out, inside = x, None
+    if min is not None:
+        out, inside = xp.maximum(out, min), x >= min
+    if max is not None:
+        out, inside = xp.minimum(out, max), (x <= max) if inside is None else inside & (x <= max)
+    return result("clamp", out, (a,), lambda g, out, a: (g * inside,), lambda ts, out, a: ts[0] * inside)
+
+
+clip = clamp  # PyTorch's alias (``torch.clip``)
+
+
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` holds, else ``b`` (broadcast together); no gradient flows to ``cond``."""
+    """``a`` where ``cond`` holds, else ``b`` (broadcast together); no gradient flows to ``cond``. Two Python
+    numbers take PyTorch's dtypes: ``where(cond, 1.0, 0.0)`` is float32, ``where(cond, 1, 0)`` int64."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = Tensor(a, device=cond.device if isinstance(cond, Tensor) else None)
     a, b = _operands(a, b)
     c = cond._data if isinstance(cond, Tensor) else backend.xp_of(a._data).asarray(cond)
     xp = backend.xp_of(a._data)
@@ -250,3 +304,28 @@ def cast(a: Tensor, dtype: Any) -> Tensor:
 
 
 _cast = either(cast, lambda x, dtype: x.astype(dtype))
+
+
+def to(a: Tensor, *args: Any, device: str | None = None, dtype: Any = None) -> Tensor:
+    """``Tensor.to`` as in PyTorch: ``t.to(device)``, ``t.to(dtype)``, ``t.to(device, dtype)``, ``t.to(other)``
+    (``other``'s device and dtype) or keywords. ``t`` itself when nothing changes; otherwise a differentiable
+    copy (``to_device``, then ``cast``)."""
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, str):
+            device = arg
+        else:
+            dtype = arg
+    out = a
+    if device is not None:
+        device = backend.check_device(device)
+        if device != a.device:
+            out = to_device(out, device)
+    if dtype is not None:
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError as e:
+            raise TypeError(f"to: expected a device name, a dtype or a Tensor, got {dtype!r}") from e
+        out = cast(out, dtype)
+    return out

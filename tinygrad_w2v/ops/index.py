@@ -106,7 +106,9 @@ def _zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
 def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
     """A new tensor: ``x`` with ``src`` added at ``index`` along ``axis`` (repeats summed, ``np.add.at``).
 
-    ``src`` has the shape of ``gather(x, index, axis)``. Differentiable in ``x`` (identity) and in
+    ``src`` has the shape of ``gather(x, index, axis)`` and a dtype that casts to ``x``'s without losing
+    values (float64 into float32 is fine; floats into an integer tensor are an error, as in PyTorch, which
+    requires equal dtypes). Differentiable in ``x`` (identity) and in
     ``src`` (a gather of the upstream gradient).
     """
     like = x if isinstance(x, Tensor) else src
@@ -119,6 +121,11 @@ def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
         raise ValueError(
             f"scatter_add: src has shape {src.shape} but x of shape {x.shape} with index of shape {idx.shape} "
             f"along axis {axis} needs {expected}"
+        )
+    if not backend.xp_of(x._data).can_cast(src.dtype, x.dtype, "same_kind"):
+        raise TypeError(
+            f"scatter_add: cannot add src of dtype {src.dtype} into x of dtype {x.dtype} without losing values "
+            f"(PyTorch refuses it too); convert one of them first, e.g. x.to({src.dtype.name!r})"
         )
     out = x._data + _scatter_rows(x.shape, axis, idx, src._data.astype(x.dtype, copy=False))
     shape, need_src = x.shape, src.requires_grad

@@ -5,7 +5,7 @@ state the previous window ended in (detached, so the backward stops at the windo
 stays bounded), and updates the parameters::
 
     log_probs, state = model(x, state);  state = detach_state(state)
-    loss = nll_loss(log_probs, t);  loss.backward();  clip_grad_norm(params, clip);  optimizer.step()
+    loss = lm_loss(log_probs, t);  loss.backward();  clip_grad_norm(params, clip);  optimizer.step()
 
 Per epoch the trainer records the training perplexity ``exp(mean loss)`` and, given validation ids, the
 validation perplexity; with SGD the learning rate is divided by 4 whenever that does not improve
@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import backend, optim
 from ..data import BPTTBatches
-from ..models.rnnlm import RNNLM, detach_state, nll_loss
+from ..models.rnnlm import RNNLM, detach_state, lm_loss
 from ..tape import no_grad
 from ..tensor import Tensor
 from .common import (
@@ -58,7 +58,7 @@ def evaluate_perplexity(model: RNNLM, ids: np.ndarray, batch_size: int = 10, bpt
     state, total, windows = None, 0.0, 0
     for x, t in BPTTBatches(ids, batch_size, bptt):
         log_probs, state = model(x, state)
-        total += nll_loss(log_probs, t).item()
+        total += lm_loss(log_probs, t).item()
         windows += 1
     model.train(was_training)
     return perplexity(total / windows)
@@ -119,7 +119,7 @@ class LMTrainer:
         """One window: forward from the carried state, loss, backward, clipping, update; the window's loss.
         A NaN or infinite loss raises ``FloatingPointError`` before anything changes."""
         log_probs, state = self.model(x, self.state)
-        loss = nll_loss(log_probs, t)
+        loss = lm_loss(log_probs, t)
         value = loss.item()
         check_loss(value, self.epoch, self.step_in_epoch, self.checkpoint)
         self.state = detach_state(state)

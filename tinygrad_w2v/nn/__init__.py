@@ -1,4 +1,5 @@
-"""Parameters and small modules: ``Embedding``, ``Linear``, ``RNNCell``, ``LSTMCell``, ``Dropout``.
+"""Parameters and small modules: ``Embedding``, ``Linear``, ``RNNCell``, ``LSTMCell``, ``Dropout``; the loss
+functions are in ``tinygrad_w2v.nn.functional``.
 
 Names and shapes follow PyTorch: ``Linear.weight`` is ``(out_features, in_features)`` and computes
 ``x @ weight.T + bias``; the cells take ``x (batch, input_size)`` and return the next state.
@@ -11,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
-from .ops import gather
-from .tensor import Tensor
+from .. import backend
+from ..ops import chunk, gather
+from ..tensor import Tensor
+from . import functional  # noqa: F401  (``nn.functional``, as in PyTorch)
 
 
 class Parameter(Tensor):
@@ -42,6 +44,25 @@ class Module:
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        """The module's own settings for ``repr`` (PyTorch's hook): e.g. ``'in_features=3, out_features=2'``."""
+        return ""
+
+    def __repr__(self) -> str:
+        """PyTorch's layout: ``Name(settings)``, or one indented ``(attribute): child`` line per submodule."""
+        lines = []
+        for key, value in vars(self).items():
+            if isinstance(value, Module):
+                lines.append(f"({key}): {value!r}")
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Module) for v in value):
+                items = "".join(f"\n  ({i}): {_indent(repr(v))}" for i, v in enumerate(value))
+                lines.append(f"({key}): ModuleList({items}\n)")
+        extra = self.extra_repr()
+        if not lines:
+            return f"{type(self).__name__}({extra})"
+        body = "".join(f"\n  {_indent(line)}" for line in ([extra] if extra else []) + lines)
+        return f"{type(self).__name__}({body}\n)"
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, parameter)`` pairs; a parameter shared by two attributes comes once."""
@@ -116,6 +137,11 @@ class Module:
             p.data = backend.to_device(value.astype(p.dtype), p.device)
 
 
+def _indent(text: str) -> str:
+    """Indent every line of ``text`` but the first by two spaces (a child's repr under its parent's line)."""
+    return text.replace("\n", "\n  ")
+
+
 class Embedding(Module):
     """A lookup table ``weight (num_embeddings, embedding_dim)``: ``forward(ids) = weight[ids]``,
     shape ``ids.shape + (embedding_dim,)``. With ``sparse=True`` the gradient is a ``RowSparse`` of
@@ -128,7 +154,22 @@ class Embedding(Module):
         self.weight.sparse_grad = sparse
 
     def forward(self, ids: Any) -> Tensor:
-        return gather(self.weight, ids, axis=0)
+        """``weight[ids]``; every id must be in ``[0, num_embeddings)`` (a negative id is an error, not a row
+        counted from the end)."""
+        given = ids._data if isinstance(ids, Tensor) else ids
+        given = given if hasattr(given, "dtype") else np.asarray(given)
+        V = self.weight.shape[0]
+        if given.size and given.dtype.kind in "iu" and (int(given.min()) < 0 or int(given.max()) >= V):
+            bad = given[(given < 0) | (given >= V)].ravel()[0]
+            raise IndexError(
+                f"Embedding: index {int(bad)} is out of range for {V} embeddings (ids must be in [0, {V}), "
+                f"got shape {given.shape})"
+            )
+        return gather(self.weight, given, axis=0)
+
+    def extra_repr(self) -> str:
+        V, D = self.weight.shape
+        return f"{V}, {D}" + (", sparse=True" if self.weight.sparse_grad else "")
 
 
 class Linear(Module):
@@ -144,9 +185,16 @@ class Linear(Module):
         y = x @ self.weight.T
         return y + self.bias if self.bias is not None else y
 
+    def extra_repr(self) -> str:
+        out_features, in_features = self.weight.shape
+        return f"in_features={in_features}, out_features={out_features}, bias={self.bias is not None}"
+
 
 class RNNCell(Module):
-    """Elman cell: ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``; x ``(B, input_size)``, h ``(B, hidden_size)``."""
+    """Elman cell: ``h' = tanh(x W_ih^T + b + h W_hh^T)``; x ``(B, input_size)``, h ``(B, hidden_size)``.
+
+    ``step`` is the same update from the input projection ``xw = x W_ih^T + b``, for sequence models that
+    project all time steps at once."""
 
     def __init__(self, input_size: int, hidden_size: int, rng: Any = None):
         rng = _rng(rng)
@@ -157,15 +205,27 @@ class RNNCell(Module):
         self.bias = Parameter(np.zeros(hidden_size, dtype=np.float32))
 
     def forward(self, x: Tensor, h: Tensor) -> Tensor:
-        return (x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias).tanh()
+        return self.step(x @ self.weight_ih.T + self.bias, h)
+
+    def step(self, xw: Tensor, h: Tensor, weight_hh_T: Tensor | None = None) -> Tensor:
+        """``h' = tanh(xw + h W_hh^T)``, ``xw (B, hidden_size)``; ``weight_hh_T`` is ``weight_hh.T`` if the
+        caller already has it (one transpose for all the steps of a sequence)."""
+        W_hh_T = self.weight_hh.T if weight_hh_T is None else weight_hh_T
+        return (xw + h @ W_hh_T).tanh()
+
+    def extra_repr(self) -> str:
+        return f"{self.weight_ih.shape[1]}, {self.hidden_size}"
 
 
 class LSTMCell(Module):
     """LSTM cell (gate order i, f, g, o as in PyTorch)::
 
-        i, f, g, o = split(x W_ih^T + h W_hh^T + b)       each (B, hidden_size)
+        i, f, g, o = chunk(x W_ih^T + b + h W_hh^T, 4)    each (B, hidden_size)
         c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
         h' = sigmoid(o) * tanh(c')
+
+    ``step`` is the same update from the input projection ``xw = x W_ih^T + b``, for sequence models that
+    project all time steps at once.
     """
 
     def __init__(self, input_size: int, hidden_size: int, rng: Any = None):
@@ -177,12 +237,21 @@ class LSTMCell(Module):
         self.bias = Parameter(np.zeros(4 * hidden_size, dtype=np.float32))
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        return self.step(x @ self.weight_ih.T + self.bias, state)
+
+    def step(
+        self, xw: Tensor, state: tuple[Tensor, Tensor], weight_hh_T: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``(h', c')`` from ``xw (B, 4 hidden_size)`` and ``state = (h, c)``; ``weight_hh_T`` is
+        ``weight_hh.T`` if the caller already has it (one transpose for all the steps of a sequence)."""
         h, c = state
-        gates = x @ self.weight_ih.T + h @ self.weight_hh.T + self.bias
-        n = self.hidden_size
-        i, f, g, o = (gates[:, k * n : (k + 1) * n] for k in range(4))
+        W_hh_T = self.weight_hh.T if weight_hh_T is None else weight_hh_T
+        i, f, g, o = chunk(xw + h @ W_hh_T, 4, 1)
         c = f.sigmoid() * c + i.sigmoid() * g.tanh()
         return o.sigmoid() * c.tanh(), c
+
+    def extra_repr(self) -> str:
+        return f"{self.weight_ih.shape[1]}, {self.hidden_size}"
 
 
 class Dropout(Module):
@@ -200,3 +269,6 @@ class Dropout(Module):
         keep = self.rng.random(x.shape) >= self.p
         mask = backend.to_device((keep / (1 - self.p)).astype(x.dtype), x.device)
         return x * mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
