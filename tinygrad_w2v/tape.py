@@ -17,6 +17,7 @@ This module knows nothing about which ops exist; see ``tinygrad_w2v/ops``.
 from __future__ import annotations
 
 import functools
+import gc
 import itertools
 import threading
 from collections.abc import Callable, Iterator
@@ -288,7 +289,20 @@ def _leading_to(targets: dict[int, Any], roots: list[Node]) -> set[Node]:
     return useful
 
 
-def replay(
+def replay(*args: Any, **kwargs: Any) -> list[Any] | None:
+    """``_replay`` with Python's cyclic garbage collector paused: the replay makes no reference cycles
+    (everything it frees goes by reference counting), and collections triggered by its many small objects
+    would otherwise scan the whole live graph again and again (about a tenth of a backward's time)."""
+    if not gc.isenabled():
+        return _replay(*args, **kwargs)
+    gc.disable()
+    try:
+        return _replay(*args, **kwargs)
+    finally:
+        gc.enable()
+
+
+def _replay(
     roots: list[tuple[Tensor, Any]],
     retain_graph: bool = False,
     create_graph: bool = False,
