@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 _counter = itertools.count()  # next() on it is atomic under the GIL: sequence numbers are unique across threads
 watching = False  # set for good once any tensor's data is handed out while a graph needs it (Tensor.data)
 recording = False  # set for good once any thread opens a record() block
+scoping = False  # set for good once any thread opens a name_scope() block
 
 
 def next_seq() -> int:
@@ -47,6 +48,8 @@ class _ThreadState(threading.local):
         self.grad_enabled = True
         self.recorders: tuple[list[Node], ...] = ()
         self.levels: tuple[int, ...] = ()  # forward-mode levels open in this thread (see dual.py)
+        self.scope = ""  # the enclosing name_scope()s, joined with "/"
+        self.on_grad: Callable[[Node, Any], None] | None = None  # see watch_backward
 
 
 _state = _ThreadState()
@@ -69,9 +72,11 @@ class Node:
 
     __slots__ = ("op", "inputs", "backward", "out", "tangents", "seq", "out_shape", "out_dtype", "retained",
                  "out_name", "__weakref__")
+    __slots__ += ("scope", "attrs", "grad_norm")  # for pictures; grad_norm is set only under viz.track_grad_norms
 
-    def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any):
+    def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any, attrs: dict | None = None):
         self.op = op
+        self.scope, self.attrs = _state.scope if scoping else "", attrs  # e.g. "layer0/t=3", {"axis": 1}
         self.inputs = inputs
         self.backward = backward
         self.out = out
@@ -170,6 +175,39 @@ def record() -> Iterator[Tape]:
         _state.recorders = tuple(r for r in _state.recorders if r is not tape)
 
 
+@contextmanager
+def name_scope(name: str) -> Iterator[None]:
+    """Label every node recorded inside with ``name`` (nested scopes join with "/", as in TensorFlow's
+    ``tf.name_scope``); ``draw_graph`` draws each scope as a box and can collapse repeated ones::
+
+        for t in range(T):
+            with name_scope(f"t={t}"):
+                h = (x[t] @ W_x + h @ W_h).tanh()
+    """
+    global scoping
+    if not name or "/" in name:
+        raise ValueError(f"name_scope: a name must be non-empty and without '/', got {name!r}")
+    scoping = True
+    outer = _state.scope
+    _state.scope = f"{outer}/{name}" if outer else name
+    try:
+        yield
+    finally:
+        _state.scope = outer
+
+
+@contextmanager
+def watch_backward(hook: Callable[[Node, Any], None]) -> Iterator[None]:
+    """Call ``hook(node, grad)`` in this thread for every node the replay runs, in replay order, with the
+    complete gradient of the node's output, before the node's vector-Jacobian product runs."""
+    outer = _state.on_grad
+    _state.on_grad = hook
+    try:
+        yield
+    finally:
+        _state.on_grad = outer
+
+
 def graph_nodes(root: Tensor) -> list[Node]:
     """The nodes that ``root`` depends on, in execution order (iterative depth-first search)."""
     seen: set[int] = set()
@@ -192,24 +230,35 @@ def _seq(node: Node) -> int:
     return node.seq
 
 
-def format_wengert(nodes: list[Node]) -> str:
-    """One line per node, numbered in order: ``v3 = mul(v1, w)   (2, 3), (3,) -> (2, 3)``.
+def wengert_names(nodes: list[Node], outputs: tuple[Tensor, ...] = ()) -> dict[int, str]:
+    """``id(node) -> variable`` for listing ``nodes``: the name given to the node's result (``h.name = "h1"``,
+    seen where a later node or ``outputs`` use it), else ``v<k>`` for the k-th node."""
+    names = {id(node): f"v{k}" for k, node in enumerate(nodes, start=1)}
+    for t in itertools.chain((t for node in nodes for t in node.inputs), outputs):
+        if t.name and t.grad_fn is not None and id(t.grad_fn) in names:
+            names[id(t.grad_fn)] = t.name
+    return names
 
-    Inputs made by an earlier line print as ``v<k>``; leaves print as their name, or as ``param`` /
-    ``const`` with their shape; a result made outside ``nodes`` prints as ``#<op number>``."""
-    number = {id(node): k for k, node in enumerate(nodes, start=1)}
 
-    def ref(t: Tensor) -> str:
-        if t.grad_fn is not None:
-            k = number.get(id(t.grad_fn))
-            return f"v{k}" if k is not None else f"#{t.grad_fn.seq}"
-        return t.name or ("param" if t.requires_grad else "const") + str(tuple(t.shape))
+def wengert_ref(t: Tensor, names: dict[int, str]) -> str:
+    """How a listing refers to input ``t``: its variable, ``#<op number>`` for a result made outside the
+    listing, and a leaf by its name or as ``param`` / ``const`` with its shape."""
+    if t.grad_fn is not None:
+        return names.get(id(t.grad_fn), f"#{t.grad_fn.seq}")
+    return t.name or ("param" if t.requires_grad else "const") + str(tuple(t.shape))
 
+
+def format_wengert(nodes: list[Node], outputs: tuple[Tensor, ...] = ()) -> str:
+    """One line per node, in order: ``v3 = mul(v1, w)  (2, 3), (3,) -> (2, 3)``, then ``[scope]`` if any.
+
+    Variables are named as in ``wengert_names``; inputs as in ``wengert_ref``."""
+    names = wengert_names(nodes, outputs)
     lines = []
-    for k, node in enumerate(nodes, start=1):
-        args = ", ".join(ref(t) for t in node.inputs)
+    for node in nodes:
+        args = ", ".join(wengert_ref(t, names) for t in node.inputs)
         shapes = ", ".join(str(tuple(t.shape)) for t in node.inputs)
-        lines.append(f"v{k} = {node.op}({args})  {shapes} -> {tuple(node.out_shape)}")
+        scope = f"  [{node.scope}]" if node.scope else ""
+        lines.append(f"{names[id(node)]} = {node.op}({args})  {shapes} -> {tuple(node.out_shape)}{scope}")
     return "\n".join(lines)
 
 
@@ -346,6 +395,7 @@ def _replay(
             pending[node] = g
             heappush(heap, (-node.seq, node))
     watched = []
+    hook = _state.on_grad
     while heap:
         node = heappop(heap)[1]
         g = pending.pop(node)
@@ -354,6 +404,8 @@ def _replay(
                 wanted[node] = g
             if node not in useful:
                 continue
+        if hook is not None:
+            hook(node, g)
         vjp = node.backward
         if vjp is None:
             raise RuntimeError(

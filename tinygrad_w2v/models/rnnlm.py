@@ -29,7 +29,7 @@ import numpy as np
 from .. import backend, nn
 from ..nn import functional as F
 from ..ops import stack, unbind
-from ..tape import no_grad
+from ..tape import name_scope, no_grad
 from ..tensor import Tensor
 
 State = tuple  # per layer: h (B, H) for an RNN, (h, c) for an LSTM
@@ -119,19 +119,23 @@ class RNNLM(nn.Module):
         B, T = ids.shape
         if state is None:
             state = self.init_state(B)
-        out = self.drop(self.embedding(ids))  # (B, T, E)
+        with name_scope("embedding"):
+            out = self.drop(self.embedding(ids))  # (B, T, E)
         new_state = []
-        for cell, s in zip(self.cells, state):
-            xw = (out.reshape(B * T, -1) @ cell.weight_ih.T + cell.bias).reshape(B, T, -1)
-            W_hh_T = cell.weight_hh.T  # once for all steps
-            hs = []
-            for xw_t in unbind(xw, 1):
-                s = cell.step(xw_t, s, W_hh_T)
-                hs.append(s[0] if self.cell == "lstm" else s)
-            new_state.append(s)
-            out = self.drop(stack(hs, axis=1))  # (B, T, H)
-        logits = out.reshape(B * T, -1) @ self.output_weight.T + self.output_bias
-        return logits.log_softmax(axis=-1).reshape(B, T, -1), tuple(new_state)
+        for k, (cell, s) in enumerate(zip(self.cells, state)):
+            with name_scope(f"layer{k}"):  # pictures show each layer, and each time step in it (t=0, t=1...)
+                xw = (out.reshape(B * T, -1) @ cell.weight_ih.T + cell.bias).reshape(B, T, -1)
+                W_hh_T = cell.weight_hh.T  # once for all steps
+                hs = []
+                for t, xw_t in enumerate(unbind(xw, 1)):
+                    with name_scope(f"t={t}"):
+                        s = cell.step(xw_t, s, W_hh_T)
+                    hs.append(s[0] if self.cell == "lstm" else s)
+                new_state.append(s)
+                out = self.drop(stack(hs, axis=1))  # (B, T, H)
+        with name_scope("output"):
+            logits = out.reshape(B * T, -1) @ self.output_weight.T + self.output_bias
+            return logits.log_softmax(axis=-1).reshape(B, T, -1), tuple(new_state)
 
     def generate(
         self,

@@ -72,7 +72,8 @@ def softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
     def rule(g, out, a):
         return out * (g - (g * out).sum(axis=axes, keepdims=True))
 
-    return result("softmax", e / s, (a,), lambda g, out, a: (rule(g, out, a),), lambda ts, out, a: rule(ts[0], out, a))
+    return result("softmax", e / s, (a,), lambda g, out, a: (rule(g, out, a),), lambda ts, out, a: rule(ts[0], out, a),
+                  {"axis": axis})
 
 
 def log_softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
@@ -92,7 +93,7 @@ def log_softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
         p = _exp(out) if isinstance(out, Tensor) else e / s
         return ts[0] - (p * ts[0]).sum(axis=axes, keepdims=True)
 
-    return result("log_softmax", out, (a,), vjp, jvp)
+    return result("log_softmax", out, (a,), vjp, jvp, {"axis": axis})
 
 
 def logsumexp(
@@ -114,7 +115,7 @@ def logsumexp(
         return _exp(a - out.reshape(kshape))
 
     return result("logsumexp", out, (a,), lambda g, out, a: (g.reshape(kshape) * weights(out, a),),
-                  lambda ts, out, a: (ts[0] * weights(out, a)).sum(axis=axes, keepdims=keepdims))
+                  lambda ts, out, a: (ts[0] * weights(out, a)).sum(axis=axes, keepdims=keepdims), {"axis": axis})
 
 
 _exp = either(exp, lambda x: backend.xp_of(x).exp(x))

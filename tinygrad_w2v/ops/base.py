@@ -52,7 +52,10 @@ def same_device(op: str, *tensors: Tensor) -> None:
         raise RuntimeError(f"{op}: all inputs must be on one device; got {shapes}. Move them with .to(device)")
 
 
-def result(op: str, data: Any, inputs: tuple[Tensor, ...], vjp: Callable, jvp: Callable | None = None) -> Tensor:
+def result(
+    op: str, data: Any, inputs: tuple[Tensor, ...], vjp: Callable, jvp: Callable | None = None,
+    attrs: dict | None = None,
+) -> Tensor:
     """Wrap ``data`` as the op's output; record a tape node if any input needs a gradient, and push
     tangents through if a forward-mode level is open.
 
@@ -62,13 +65,15 @@ def result(op: str, data: Any, inputs: tuple[Tensor, ...], vjp: Callable, jvp: C
     - ``vjp(g, out, *inputs)``: the gradient for each input (or None) given the output's gradient ``g``;
       a gradient of a broadcast shape is summed back to its input's shape by the replay.
     - ``jvp(tangents, out, *inputs)``: the output's tangent given one tangent (or None) per input.
+
+    ``attrs`` (an axis, an index's shape...) only label the op in pictures and listings.
     """
     out = _new(Tensor)  # Tensor._wrap(data), inlined: this runs once per op
     out._data = data
     if _state.grad_enabled:
         for t in inputs:
             if t.requires_grad:
-                node = out.grad_fn = Node(op, inputs, vjp, data)
+                node = out.grad_fn = Node(op, inputs, vjp, data, attrs)
                 out.requires_grad = True
                 used_by = None  # lets Tensor.data protect the leaves this node will need (see there)
                 for t in inputs:

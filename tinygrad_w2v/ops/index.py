@@ -96,7 +96,8 @@ def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
             return (scatter_add(_zeros(shape, g), idx, g, axis),)
         return (_row_sparse(shape, idx, g) if sparse else _scatter_rows(shape, axis, idx, g),)
 
-    return result("gather", out, (x,), vjp, lambda ts, out, x: _take(ts[0], idx, axis))
+    return result("gather", out, (x,), vjp, lambda ts, out, x: _take(ts[0], idx, axis),
+                  {"axis": axis, "index_shape": idx.shape})
 
 
 def _zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
@@ -141,7 +142,7 @@ def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
             _scatter_rows(shape, axis, idx, tsrc)
         return add_tangents(tx, spread)
 
-    return result("scatter_add", out, (x, src), vjp, jvp)
+    return result("scatter_add", out, (x, src), vjp, jvp, {"axis": axis, "index_shape": idx.shape})
 
 
 _take = either(lambda t, idx, axis: gather(t, idx, axis), lambda a, idx, axis: backend.xp_of(a).take(a, idx, axis=axis))
@@ -166,8 +167,9 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     except IndexError as e:
         raise IndexError(f"getitem: {e} (tensor shape {x.shape})") from e
     shape = x.shape
+    index = tuple(f"array{p.shape}" if hasattr(p, "shape") else p for p in parts)  # pictures keep no array
     return result("getitem", out, (x,), lambda g, out, x: (_index_add(shape, key, g),),
-                  lambda ts, out, x: ts[0][key])
+                  lambda ts, out, x: ts[0][key], {"key": index})
 
 
 def index_add(shape: tuple[int, ...], key: Any, src: Tensor) -> Tensor:

@@ -48,7 +48,7 @@ def sum(
     out = a._data.sum(axis=axes, keepdims=keepdims)
     kshape, shape = keepdims_shape(a.shape, axes), a.shape
     return result("sum", out, (a,), lambda g, out, a: (_broadcast(g.reshape(kshape), shape),),
-                  lambda ts, out, a: ts[0].sum(axis=axes, keepdims=keepdims))
+                  lambda ts, out, a: ts[0].sum(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
 
 
 def _cast_array(x: Any, dtype: Any) -> Any:
@@ -76,7 +76,7 @@ def mean(
     out = a._data.mean(axis=axes, keepdims=keepdims)
     kshape, shape = keepdims_shape(a.shape, axes), a.shape
     return result("mean", out, (a,), lambda g, out, a: (_broadcast(_divide(g.reshape(kshape), count), shape),),
-                  lambda ts, out, a: ts[0].mean(axis=axes, keepdims=keepdims))
+                  lambda ts, out, a: ts[0].mean(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
 
 
 def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
@@ -97,7 +97,7 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
             hit |= nan & xp.isnan(a._data)
     share = hit / hit.sum(axis=axes, keepdims=True)  # 1/k on each of k tied extremes, 0 elsewhere
     return result(op, out, (a,), lambda g, out, a: (g.reshape(kshape) * share,),
-                  lambda ts, out, a: (ts[0] * share).sum(axis=axes, keepdims=keepdims))
+                  lambda ts, out, a: (ts[0] * share).sum(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
 
 
 def max(
@@ -183,3 +183,10 @@ def std(
         return ((ts[0] * centered(a)).sum(axis=axes, keepdims=True) * slope(out)).reshape(out.shape)
 
     return result("std", out, (a,), vjp, jvp)
+
+
+def _axis_attrs(axis: Axis, keepdims: bool) -> dict | None:
+    """What a picture shows of a reduction (nothing for the default, all axes)."""
+    if axis is None and not keepdims:
+        return None
+    return {"axis": axis, "keepdims": True} if keepdims else {"axis": axis}

@@ -69,7 +69,7 @@ def transpose(a: Tensor, *axes: int | tuple[int, ...]) -> Tensor:
     axes = tuple(ax % a.ndim for ax in axes)
     inverse = tuple(sorted(range(a.ndim), key=axes.__getitem__))
     return result("transpose", a._data.transpose(axes), (a,), lambda g, out, a: (g.transpose(inverse),),
-                  lambda ts, out, a: ts[0].transpose(axes))
+                  lambda ts, out, a: ts[0].transpose(axes), {"axes": axes})
 
 
 def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -100,7 +100,7 @@ def concatenate(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     def jvp(ts, out, *inputs):
         return _concatenate([_zeros_like(x) if t is None else t for t, x in zip(ts, inputs)], ax)
 
-    return result("concatenate", out, tensors, vjp, jvp)
+    return result("concatenate", out, tensors, vjp, jvp, {"axis": ax})
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -127,7 +127,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     def jvp(ts, out, *inputs):
         return _stack([_zeros_like(x) if t is None else t for t, x in zip(ts, inputs)], ax)
 
-    return result("stack", out, tensors, vjp, jvp)
+    return result("stack", out, tensors, vjp, jvp, {"axis": ax})
 
 
 def _zeros_like_array(x):
