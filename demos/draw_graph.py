@@ -1,9 +1,12 @@
 """Draw two computation graphs with graphviz and write them as SVG and PNG files.
 
 1. a negative-sampling word2vec loss for one (context, target) pair and 3 noise words;
-2. a vanilla RNN unrolled for 3 steps with a softmax cross-entropy at the end.
+2. a vanilla RNN unrolled for 3 steps (each step a ``name_scope``) with a softmax cross-entropy at the end.
 
     python demos/draw_graph.py [--out out/graphs] [--show-grads]
+
+With ``--show-grads`` the backward runs inside ``track_grad_norms()`` and every node shows the norm of
+its gradient.
 
 Needs the ``viz`` extra (the graphviz Python package) and Graphviz's ``dot`` program.
 """
@@ -14,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_w2v import Tensor, cli
-from tinygrad_w2v.viz import draw_graph, wengert_list
+from tinygrad_w2v import Tensor, cli, name_scope
+from tinygrad_w2v.viz import draw_graph, track_grad_norms, wengert_list
 
 
 def negative_sampling_loss(rng: np.random.Generator) -> Tensor:
@@ -40,9 +43,10 @@ def rnn_three_steps(rng: np.random.Generator) -> Tensor:
     W_o = Tensor(rng.standard_normal((5, 6)) * 0.3, requires_grad=True, name="W_o")
     h = Tensor(np.zeros((1, 5)), name="h0")
     for t in range(3):
-        x = Tensor(rng.standard_normal((1, 4)), name=f"x{t + 1}")
-        h = (x @ W_x + h @ W_h + b).tanh()
-        h.name = f"h{t + 1}"
+        with name_scope(f"t={t + 1}"):
+            x = Tensor(rng.standard_normal((1, 4)), name=f"x{t + 1}")
+            h = (x @ W_x + h @ W_h + b).tanh()
+            h.name = f"h{t + 1}"
     loss = -(h @ W_o).log_softmax(axis=-1)[0, 2]
     loss.name = "loss"
     return loss
@@ -58,7 +62,8 @@ def main() -> None:
     for name, build in [("negative_sampling", negative_sampling_loss), ("rnn_3_steps", rnn_three_steps)]:
         loss = build(rng)
         if args.show_grads:
-            loss.backward()
+            with track_grad_norms():
+                loss.backward()
         print(f"{name}: {len(wengert_list(loss).splitlines())} ops")
         print(wengert_list(loss))
         graph = draw_graph(loss, show_grads=args.show_grads)

@@ -28,7 +28,7 @@ from .ops import (
     where,
 )
 from .sparse import RowSparse
-from .tape import enable_grad, is_grad_enabled, no_grad, record, set_grad_enabled
+from .tape import enable_grad, is_grad_enabled, name_scope, no_grad, record, set_grad_enabled
 from .tensor import Tensor, from_numpy
 from .testing import gradcheck
 
@@ -36,7 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Function", "RowSparse", "Tensor", "chunk", "clamp", "clip", "concatenate", "enable_grad", "flatten", "from_numpy",
-    "func", "gather", "grad", "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "no_grad",
-    "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "std",
-    "unbind", "unsqueeze", "var", "where",
+    "func", "gather", "grad", "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "name_scope",
+    "no_grad", "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",
+    "std", "unbind", "unsqueeze", "var", "where",
 ]

@@ -248,14 +248,23 @@ def wengert_ref(t: Tensor, names: dict[int, str]) -> str:
     return t.name or ("param" if t.requires_grad else "const") + str(tuple(t.shape))
 
 
+def attrs_text(attrs: dict | None) -> str:
+    """An op's attributes as call arguments: ``axis=1, keepdims=True``; an indexing key as ``key=[:, 3]``."""
+
+    def text(v: Any) -> str:
+        return f"{v.start or ''}:{'' if v.stop is None else v.stop}" if isinstance(v, slice) else str(v)
+
+    return ", ".join(f"{k}=[{', '.join(map(text, v))}]" if k == "key" else f"{k}={v}" for k, v in (attrs or {}).items())
+
+
 def format_wengert(nodes: list[Node], outputs: tuple[Tensor, ...] = ()) -> str:
-    """One line per node, in order: ``v3 = mul(v1, w)  (2, 3), (3,) -> (2, 3)``, then ``[scope]`` if any.
+    """One line per node, in order: ``v3 = sum(v1, axis=0)  (2, 3) -> (3,)``, then ``[scope]`` if any.
 
     Variables are named as in ``wengert_names``; inputs as in ``wengert_ref``."""
     names = wengert_names(nodes, outputs)
     lines = []
     for node in nodes:
-        args = ", ".join(wengert_ref(t, names) for t in node.inputs)
+        args = ", ".join([wengert_ref(t, names) for t in node.inputs] + [attrs_text(node.attrs)] * bool(node.attrs))
         shapes = ", ".join(str(tuple(t.shape)) for t in node.inputs)
         scope = f"  [{node.scope}]" if node.scope else ""
         lines.append(f"{names[id(node)]} = {node.op}({args})  {shapes} -> {tuple(node.out_shape)}{scope}")

@@ -18,6 +18,7 @@ Drawing needs the ``viz`` extra (the graphviz Python package) and Graphviz's ``d
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 from . import backend
 from .sparse import RowSparse
-from .tape import Node, format_wengert, graph_nodes, watch_backward, wengert_names, wengert_ref
+from .tape import Node, attrs_text, format_wengert, graph_nodes, watch_backward, wengert_names, wengert_ref
 from .tensor import Tensor
 
 COLLAPSE_ABOVE = 200  # ops: a bigger graph has its repeated name scopes collapsed unless collapse=False
@@ -76,7 +77,8 @@ def wengert_list(root: Tensor) -> str:
 
 
 # What each input's adjoint receives from an op: {y} is the op's result, {gy} its adjoint, {a}, {b} the
-# inputs, {sa} the first input's shape, {axis} the op's axis. Every adjoint starts at zero.
+# inputs, {sa} the first input's shape, {n} its size over the result's, {axis}, {axes}, {key} the op's
+# attributes. Every adjoint starts at zero.
 _ADJOINT = {
     "add": ("{gy}", "{gy}"),
     "sub": ("{gy}", "-{gy}"),
@@ -94,11 +96,11 @@ _ADJOINT = {
     "logsumexp": ("{gy} * exp({a} - {y})",),
     "matmul": ("{gy} @ {b}.T", "{a}.T @ {gy}"),
     "sum": ("broadcast({gy}, {sa})",),
-    "mean": ("broadcast({gy}, {sa}) / n",),
+    "mean": ("broadcast({gy}, {sa}) / {n}",),
     "max": ("{gy} * ({a} == {y}) / ties",),
     "reshape": ("reshape({gy}, {sa})",),
     "transpose": ("transpose({gy}, inverse of {axes})",),
-    "getitem": ("zeros{sa} with [{index}] += {gy}",),
+    "getitem": ("zeros{sa}[{key}] += {gy}",),
     "gather": ("scatter_add(zeros{sa}, index, {gy}, axis={axis})",),
     "scatter_add": ("{gy}", "gather({gy}, index, axis={axis})"),
     "where": ("where(cond, {gy}, 0)", "where(cond, 0, {gy})"),
@@ -111,7 +113,9 @@ def _adjoint_lines(node: Node, names: dict[int, str]) -> list[str]:
     y = names[id(node)]
     refs = [wengert_ref(t, names) for t in node.inputs]
     fields = {"y": y, "gy": f"{y}_bar", "a": refs[0], "b": refs[-1], "sa": tuple(node.inputs[0].shape)}
-    fields.update({"axis": None, "axes": None, "index": "index"}, **(node.attrs or {}))
+    fields.update({"axis": None, "axes": None}, **(node.attrs or {}))
+    fields["key"] = attrs_text({"key": fields.get("key", ())})[5:-1]
+    fields["n"] = math.prod(node.inputs[0].shape) // max(math.prod(node.out_shape), 1)
     lines = []
     for k, t in enumerate(node.inputs):
         if t.grad_fn is None and not t.requires_grad:
@@ -145,10 +149,6 @@ def adjoint_list(root: Tensor) -> str:
         lines += [(line, f"{node.op} (line {k})") for line in _adjoint_lines(node, names)]
     width = max(len(text) for text, _ in lines)
     return "\n".join(f"{text:<{width}}  # {note}" for text, note in lines)
-
-
-def _attrs_text(attrs: dict | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (attrs or {}).items())
 
 
 def _groups(nodes: list[Node]) -> dict[int, tuple[str, str, str]]:
@@ -235,7 +235,7 @@ def _build(
         if id(node) in grouped:
             continue
         scope = node.scope
-        lines = [node.op + (f" · {_attrs_text(node.attrs)}" if node.attrs else "")]
+        lines = [node.op + (f" · {attrs_text(node.attrs)}" if node.attrs else "")]
         boxed = id(node) in named
         if not boxed:
             lines.append(str(tuple(node.out_shape)))
