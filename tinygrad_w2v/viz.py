@@ -41,10 +41,10 @@ _GROUP = {"shape": "box3d", "style": "filled", "fillcolor": "#e8e8e8"}
 _REF = {"shape": "box", "style": "dotted", "fontsize": "10", "height": "0.2"}  # a copy of a far-away node
 # The replay's colours: which adjoints are complete (the node ran or runs now), partial, or not started.
 _STEP = {
-    "running": {"style": "filled", "fillcolor": "#ff9f43", "penwidth": "3"},
-    "done": {"style": "filled", "fillcolor": "#a8e0a8"},
-    "partial": {"style": "filled,dashed", "fillcolor": "#e4f6e4"},
-    "todo": {"style": "filled", "fillcolor": "#f2f2f2", "fontcolor": "#777777"},
+    "running": {"fillcolor": "#ff9f43", "penwidth": "3"},
+    "done": {"fillcolor": "#a8e0a8"},
+    "partial": {"fillcolor": "#e4f6e4", "style": "dashed"},
+    "todo": {"fillcolor": "#f2f2f2", "fontcolor": "#777777"},
 }
 
 
@@ -100,7 +100,7 @@ _ADJOINT = {
     "max": ("{gy} * ({a} == {y}) / ties",),
     "reshape": ("reshape({gy}, {sa})",),
     "transpose": ("transpose({gy}, inverse of {axes})",),
-    "getitem": ("zeros{sa}[{key}] += {gy}",),
+    "getitem": ("[{key}] += {gy}",),  # an update of a slice: v_bar[key] += gy
     "gather": ("scatter_add(zeros{sa}, index, {gy}, axis={axis})",),
     "scatter_add": ("{gy}", "gather({gy}, index, axis={axis})"),
     "where": ("where(cond, {gy}, 0)", "where(cond, 0, {gy})"),
@@ -129,7 +129,7 @@ def _adjoint_lines(node: Node, names: dict[int, str]) -> list[str]:
             expr = f"{node.op}.backward({y}_bar)[{k}]"
         if node.op in _ELEMENTWISE and tuple(t.shape) != tuple(node.out_shape):
             expr = f"sum_to({expr}, {tuple(t.shape)})"
-        lines.append(f"{refs[k]}_bar += {expr}")
+        lines.append(f"{refs[k]}_bar{expr}" if expr.startswith("[") else f"{refs[k]}_bar += {expr}")
     return lines
 
 
@@ -225,11 +225,16 @@ def _build(
     edges: dict[tuple[str, str], None] = {}
     leaf_homes: dict[str, tuple[Any, dict[str, None]]] = {}
 
-    def state_style(key: int, base: dict) -> dict:
-        return {**base, **_STEP[step.get(key, "todo")]} if step is not None else base
+    def state_style(key: Any, base: dict) -> dict:
+        """``base``, coloured by the replay's state of ``key`` (a node's id or a leaf's key)."""
+        if step is None:
+            return base
+        extra = _STEP[step.get(key, "todo")]
+        return {**base, **extra, "style": ",".join(filter(None, [base.get("style"), extra.get("style"), "filled"]))}
 
-    def norm_text(value: float | None) -> list[str]:
-        return [f"|g| {value:.3g}"] if show_grads and value is not None else []
+    def norm_text(value: float | None, key: Any) -> list[str]:
+        known = step is None or step.get(key) in ("done", "running")  # a replay shows no norm ahead of time
+        return [f"|g| {value:.3g}"] if show_grads and known and value is not None else []
 
     for node in nodes:
         if id(node) in grouped:
@@ -241,7 +246,7 @@ def _build(
             lines.append(str(tuple(node.out_shape)))
         lines += [f"const {tuple(t.shape)}" for t in node.inputs if t.grad_fn is None and not t.requires_grad
                   and not t.name]
-        lines += norm_text(getattr(node, "grad_norm", None))
+        lines += norm_text(getattr(node, "grad_norm", None), id(node))
         items.setdefault(scope, []).append((f"op{node.seq}", "\n".join(lines), state_style(id(node), _OP)))
         if boxed:
             label = f"{named[id(node)]}\n{tuple(node.out_shape)}"
@@ -275,9 +280,9 @@ def _build(
         style = _PARAM if t.requires_grad else _CONST
         grad = t.grad
         label = "\n".join([t.name or param_names.get(id(t), "param"), str(tuple(t.shape))] + norm_text(
-            None if grad is None else _grad_norm(grad)))
-        if step is not None and t.requires_grad:
-            style = {**style, **_STEP[step.get(key, "todo")]}
+            None if grad is None else _grad_norm(grad), key))
+        if t.requires_grad:
+            style = state_style(key, style)
         items.setdefault(_common_scope(list(homes)), []).append((key, label, style))
 
     # Long edges between frames make Graphviz slow (an RNN's weights feed every step, every step feeds one
@@ -431,7 +436,8 @@ class Replay:
 
     def frame(self, k: int, legend: bool = True) -> Any:
         node = self.order[k]
-        title = f"step {k + 1} of {len(self)}: {node.op} (#{node.seq}) runs: " + "; ".join(self.lines[k])
+        line = self.nodes.index(node) + 1
+        title = f"step {k + 1} of {len(self)}: {node.op} (line {line}) runs: " + "; ".join(self.lines[k])
         return _build(self.root, self.nodes, True, False, MAX_OPS, self.rankdir, legend, self.states(k), title)
 
     def write(self, folder: str | Path, format: str = "svg") -> list[Path]:
