@@ -102,7 +102,7 @@ def test_wengert_list_of_a_small_known_computation() -> None:
     assert all(parsed), lines
     assert [int(m.group(1)) for m in parsed] == [1, 2, 3, 4, 5]
     assert [m.group(2) for m in parsed] == ["matmul", "log_softmax", "getitem", "mean", "neg"]
-    assert [m.group(3) for m in parsed] == ["x, W", "v1", "v2", "v3", "v4"]
+    assert [m.group(3) for m in parsed] == ["x, W", "v1, axis=1", "v2, key=[:, 0]", "v3", "v4"]
     assert [m.group(4) for m in parsed] == ["(2, 4), (4, 3)", "(2, 3)", "(2, 3)", "(2,)", "()"]
     assert [m.group(5) for m in parsed] == ["(2, 3)", "(2, 3)", "(2,)", "()", "()"]
     nodes = graph_nodes(loss)

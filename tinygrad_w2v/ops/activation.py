@@ -73,7 +73,7 @@ def softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
         return out * (g - (g * out).sum(axis=axes, keepdims=True))
 
     return result("softmax", e / s, (a,), lambda g, out, a: (rule(g, out, a),), lambda ts, out, a: rule(ts[0], out, a),
-                  {"axis": axis})
+                  _axis_attr(axes))
 
 
 def log_softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
@@ -93,7 +93,7 @@ def log_softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
         p = _exp(out) if isinstance(out, Tensor) else e / s
         return ts[0] - (p * ts[0]).sum(axis=axes, keepdims=True)
 
-    return result("log_softmax", out, (a,), vjp, jvp, {"axis": axis})
+    return result("log_softmax", out, (a,), vjp, jvp, _axis_attr(axes))
 
 
 def logsumexp(
@@ -119,3 +119,8 @@ def logsumexp(
 
 
 _exp = either(exp, lambda x: backend.xp_of(x).exp(x))
+
+
+def _axis_attr(axes: tuple[int, ...]) -> dict:
+    """How a picture names the axes a softmax normalises over."""
+    return {"axis": axes[0] if len(axes) == 1 else axes}
