@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         text = " ".join(words[i] for i in [start, *ids]).replace(" <eos>", ".\n")
         print(f"generated ({args.generate} words after '{words[start]}'):\n{text}")
     if not args.no_plot:
+        whole = trainer.step_in_epoch == 0 and trainer.epoch > 0  # epochs are marked when all are whole
         path = plot_history(trainer.history, args.out / "perplexity.png", title="RNN LM perplexity",
-                            xlabel="epoch")
+                            xlabel="window", ylabel="perplexity", epochs=trainer.epoch if whole else None)
         if path is not None:
             print(f"plot: {path}")
     print(f"throughput: {trainer.throughput():.0f} tokens/s")

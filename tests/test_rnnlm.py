@@ -243,6 +243,9 @@ def test_small_preset_learns_a_repetitive_corpus() -> None:
     trainer.fit(epochs=30)
     history = trainer.history["train perplexity"]
     assert history[0] > 4 and history[-1] < 1.1
+    windows = trainer.history["train perplexity (window)"]  # a one-epoch plot has more than one point
+    n = len(trainer.batches)
+    assert len(windows) == 30 * n and np.exp(np.mean(np.log(windows[:n]))) == pytest.approx(history[0])
     assert evaluate_perplexity(model, ids, batch_size=1, bptt=5) < 1.05  # one stream: one cold start
 
 

@@ -76,3 +76,19 @@ def test_plot_history_writes_an_image(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = plot_history({"loss": [1.0, 0.5]}, tmp_path / "loss.svg")
     assert b"<svg" in svg.read_bytes()
+
+
+def test_plot_history_leaves_the_backend_alone_and_marks_epochs(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # a notebook's backend, say: plotting must not switch it
+    try:
+        with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text in the SVG
+            path = plot_history({"per step": list(np.linspace(5, 1, 40)), "per epoch": [4.0, 2.0]},
+                                tmp_path / "h.svg", "loss", "step", "the loss", epochs=2)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    svg = path.read_text()
+    assert ">epoch<" in svg and ">the loss<" in svg and ">per step<" in svg
+    assert svg.count("stroke-dasharray") >= 2  # the two epoch marks (dotted)

@@ -217,28 +217,42 @@ def progress(total: int, desc: str, unit: str = "step", initial: int = 0) -> tqd
 
 
 def plot_history(
-    history: dict[str, Sequence[float]], path: str | os.PathLike, title: str = "", xlabel: str = "step"
+    history: dict[str, Sequence[float]],
+    path: str | os.PathLike,
+    title: str = "",
+    xlabel: str = "step",
+    ylabel: str = "",
+    epochs: int | None = None,
 ) -> Path | None:
-    """Plot each named curve of ``history`` against its index into an image at ``path`` (format from the
-    suffix, written atomically). Returns the path, or None (with a note) when matplotlib is missing."""
-    try:
-        import matplotlib
+    """Plot each named curve of ``history`` into an image at ``path`` (format from the suffix, written
+    atomically). Returns the path, or None (with a note) when matplotlib is missing.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    Without ``epochs`` a curve's points are at x = 1, 2, ...; with ``epochs``, each curve is spread over
+    epochs 0..``epochs`` (point k of n at ``(k + 1) * epochs / n``: the end of the stretch it covers, so a
+    per-epoch curve sits at 1, 2, ... and a per-step curve in between), each epoch's end is marked and the
+    x axis reads "epoch". The figure is drawn without pyplot, so a notebook's backend is left alone."""
+    try:
+        from matplotlib.figure import Figure
     except ImportError:
         print("matplotlib is not installed (pip install 'tinygrad_w2v[plot]'): no plot written")
         return None
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for name, values in history.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=name)
+        if len(values):
+            x = np.arange(1, len(values) + 1) * (epochs / len(values) if epochs else 1)
+            ax.plot(x, values, label=name, marker="o" if len(values) <= 30 else None, markersize=3)
+    if epochs:
+        for e in range(1, epochs + 1):
+            ax.axvline(e, color="0.6", linewidth=0.8, linestyle=":")
+        xlabel = "epoch"
     ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
     with atomic_write(path) as f:
         fig.savefig(f, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
     return path

@@ -7,9 +7,10 @@ stays bounded), and updates the parameters::
     log_probs, state = model(x, state);  state = detach_state(state)
     loss = lm_loss(log_probs, t);  loss.backward();  clip_grad_norm(params, clip);  optimizer.step()
 
-Per epoch the trainer records the training perplexity ``exp(mean loss)`` and, given validation ids, the
-validation perplexity; with SGD the learning rate is divided by 4 whenever that does not improve
-(``ReduceLROnPlateau(factor=0.25, patience=0, threshold=0)``, the book's ``lr /= 4.0``).
+Per window the trainer records the training perplexity ``exp(loss)`` (``"train perplexity (window)"``),
+per epoch ``exp(mean loss)`` and, given validation ids, the validation perplexity; with SGD the learning
+rate is divided by 4 whenever that does not improve (``ReduceLROnPlateau(factor=0.25, patience=0,
+threshold=0)``, the book's ``lr /= 4.0``).
 
 Checkpoints (one atomic ``.npz``) hold the parameters, the optimizer state, the batcher's ``time_idx``,
 the carried hidden state (saved, not reset, so a resumed run continues exactly where it stopped), the
@@ -157,7 +158,9 @@ class LMTrainer:
                 # zip takes from the range first, so a resumed epoch reads only the windows it has left
                 for _, (x, t) in zip(range(self.step_in_epoch, n), self.batches):
                     start = time.perf_counter()
-                    self.epoch_loss += self.step(x, t)
+                    loss = self.step(x, t)
+                    self.epoch_loss += loss
+                    self.history.setdefault("train perplexity (window)", []).append(perplexity(loss))
                     self.train_seconds += time.perf_counter() - start
                     self.train_tokens += tokens_per_step
                     self.step_in_epoch += 1

@@ -232,7 +232,9 @@ def train_word2vec(
     if partial["window"]:
         run.history["loss"].append(float(np.mean(partial["window"])))
     if plot is not None and run.history["loss"]:
-        run.plot = plot_history({"loss": run.history["loss"]}, plot, f"word2vec {config.model} loss",
-                                f"steps (x{LOG_EVERY})")
+        whole = not run.interrupted and bool(run.history["epoch_loss"])  # epochs are marked when all are whole
+        run.plot = plot_history({f"loss (mean of {LOG_EVERY} batches)": run.history["loss"]}, plot,
+                                f"word2vec {config.model} loss", f"batches (x{LOG_EVERY})", "negative-sampling loss",
+                                epochs=len(run.history["epoch_loss"]) if whole else None)
     return run
 
