@@ -5,7 +5,8 @@
     python demos/word2vec.py --data my_text.txt --max-tokens 100000
 
 Prints the nearest words of a few queries and a few analogies (and the analogy accuracy and WordSim
-Spearman correlation when the evaluation files are given or found in ../shared/data/eval), the paths of
+Spearman correlation when the evaluation files are given, or found in an ``eval`` folder beside the PTB
+folder: word2vec's ``questions-words.txt`` and WordSim-353 as ``wordsim353.tsv``), the paths of
 the files it wrote, and as its last line ``throughput: <integer> words/s`` (CBOW targets / skip-gram
 centre words trained per second of training, as gensim counts). Checkpoints, resuming and exit codes:
 see the README's "Runs, checkpoints and resuming".
@@ -18,13 +19,11 @@ import sys
 from pathlib import Path
 
 from tinygrad_w2v import cli
-from tinygrad_w2v.data import load_corpus
+from tinygrad_w2v.data import load_corpus, resolve_data_dir
 from tinygrad_w2v.evaluate import KeyedVectors
 from tinygrad_w2v.train.common import prepare_checkpoint
 from tinygrad_w2v.train.word2vec import Word2VecConfig, train_word2vec
 
-REPO = Path(__file__).resolve().parents[1]
-EVAL_DIR = REPO.parent / "shared" / "data" / "eval"
 QUERIES = ("you", "year", "car", "toyota", "chip")
 ANALOGIES = (("take", "took", "go"), ("big", "bigger", "small"), ("car", "cars", "child"), ("good", "better", "bad"))
 
@@ -55,16 +54,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=cli.number(0, low_open=True), default=10.0, metavar="MINUTES",
                    help="also write a checkpoint every MINUTES of training (default: 10)")
     p.add_argument("--analogies", type=cli.existing_file, default=None,
-                   help="questions-words.txt (default: ../shared/data/eval's, if present)")
+                   help="word2vec's questions-words.txt (default: eval/ beside the PTB folder, if there)")
     p.add_argument("--similarity", type=cli.existing_file, default=None,
-                   help="wordsim353.tsv (default: ../shared/data/eval's, if present)")
+                   help="WordSim-353 as wordsim353.tsv (default: eval/ beside the PTB folder, if there)")
     return p.parse_args(argv)
 
 
-def default_eval_file(given: Path | None, name: str) -> Path | None:
+def default_eval_file(given: Path | None, name: str, data: str | None) -> Path | None:
+    """``given``, else ``name`` in the ``eval`` folder beside the PTB folder, if it is there."""
     if given is not None:
         return given
-    found = EVAL_DIR / name
+    found = resolve_data_dir(data if data and Path(data).is_dir() else None).parent / "eval" / name
     return found if found.is_file() else None
 
 
@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     for a, b, c in ANALOGIES:
         if all(w in kv for w in (a, b, c)):
             print(f"{a}:{b} :: {c}:" + ", ".join(w for w, _ in kv.analogy(a, b, c, topn=3)))
-    analogies = default_eval_file(args.analogies, "questions-words.txt")
+    analogies = default_eval_file(args.analogies, "questions-words.txt", args.data)
     if analogies is not None:
         result = kv.evaluate_analogies(analogies)
         print(f"{result} [{analogies}]")
-    similarity = default_eval_file(args.similarity, "wordsim353.tsv")
+    similarity = default_eval_file(args.similarity, "wordsim353.tsv", args.data)
     if similarity is not None:
         rho, used, skipped = kv.evaluate_similarity(similarity)
         print(f"WordSim Spearman {rho:.3f} over {used} pairs ({skipped} skipped) [{similarity}]")

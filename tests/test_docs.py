@@ -30,3 +30,11 @@ def test_api_reference_builds_from_the_docstrings(tmp_path: Path) -> None:
 def test_licence_and_type_marker_are_there() -> None:
     assert (REPO / "LICENSE").read_text().startswith("MIT License")
     assert (REPO / "tinygrad_w2v" / "py.typed").exists()
+
+
+def test_readme_and_demo_help_name_no_machine_local_paths() -> None:
+    assert "../shared" not in (REPO / "README.md").read_text()
+    for demo in ("word2vec", "rnnlm", "draw_graph"):
+        run = subprocess.run([sys.executable, str(REPO / "demos" / f"{demo}.py"), "--help"],
+                             capture_output=True, text=True, timeout=60, check=True)
+        assert "shared/" not in run.stdout and "usage:" in run.stdout
