@@ -88,6 +88,16 @@ def test_show_grads_puts_the_gradient_norm_of_every_result_on_its_node() -> None
     assert "|g|" not in draw_graph(loss).source
 
 
+def test_names_of_results_survive_the_release_of_the_graph() -> None:
+    loss, w, x = small_loss()
+    logits = loss.grad_fn.inputs[0].grad_fn.inputs[0]
+    logits.name = "logits"
+    before = wengert_list(loss)
+    loss.backward()  # releases the nodes: inputs made by ops are now their nodes
+    assert wengert_list(loss) == before and before.startswith("logits = matmul(x, w)")
+    assert 'label="logits\n(2,)"' in draw_graph(loss).source
+
+
 def test_gradient_norms_are_recorded_only_when_asked() -> None:
     loss, _, _ = small_loss()
     nodes = graph_nodes(loss)

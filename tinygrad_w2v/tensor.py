@@ -29,7 +29,7 @@ class Tensor:
     grad: Any = None
     requires_grad: bool = False
     grad_fn: Any = None
-    name: str | None = None
+    _name: str | None = None
     sparse_grad: bool = False
     _used_by: Any = None  # leaves: weak reference to the last node that recorded this tensor as an input
     _watch: Any = None  # ((array nodes up to seq saw, its copy or None, seq), ...): checked by the backward
@@ -65,6 +65,18 @@ class Tensor:
             self.name = name
         if requires_grad:
             self.requires_grad_(True)
+
+    @property
+    def name(self) -> str | None:
+        """A label for listings and pictures; a result's name is also kept by its node, so that it still
+        shows after a backward has released the graph."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+        if self.grad_fn is not None:
+            self.grad_fn.out_name = value
 
     @classmethod
     def from_numpy(cls, array: Any) -> Tensor:
