@@ -76,7 +76,8 @@ class Node:
 
     def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any, attrs: dict | None = None):
         self.op = op
-        self.scope, self.attrs = _state.scope if scoping else "", attrs  # e.g. "layer0/t=3", {"axis": 1}
+        self.scope = _state.scope if scoping else ""  # e.g. "layer0/t=3"
+        self.attrs = attrs  # e.g. {"axis": 1}
         self.inputs = inputs
         self.backward = backward
         self.out = out
