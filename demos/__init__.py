@@ -1,5 +1,6 @@
 """The demos, installed with the package as ``tinygrad_w2v.demos`` and as the commands
-``tinygrad-w2v-word2vec``, ``tinygrad-w2v-rnnlm`` and ``tinygrad-w2v-draw-graph`` (the same flags as
+``tinygrad-w2v-word2vec``, ``tinygrad-w2v-rnnlm``, ``tinygrad-w2v-draw-graph`` and
+``tinygrad-w2v-higher-order`` (the same flags as
 ``python demos/<name>.py``, which runs the same files from a checkout)."""
 
 from __future__ import annotations
@@ -24,3 +25,7 @@ def run_rnnlm() -> NoReturn:
 
 def run_draw_graph() -> NoReturn:
     _run("draw_graph")
+
+
+def run_higher_order() -> NoReturn:
+    _run("higher_order")

@@ -25,7 +25,8 @@ def test_a_non_editable_install_runs_the_demos(tmp_path: Path) -> None:
     installed = target / "tinygrad_w2v"
     assert (installed / "py.typed").exists() and (installed / "demos" / "word2vec.py").exists()
     env = {**os.environ, "PYTHONPATH": str(target)}
-    for command in ("tinygrad-w2v-word2vec", "tinygrad-w2v-rnnlm", "tinygrad-w2v-draw-graph"):
+    for command in ("tinygrad-w2v-word2vec", "tinygrad-w2v-rnnlm", "tinygrad-w2v-draw-graph",
+                    "tinygrad-w2v-higher-order"):
         run = subprocess.run([str(target / "bin" / command), "--help"], capture_output=True, text=True,
                              timeout=120, env=env, cwd=tmp_path)
         assert run.returncode == 0 and "usage:" in run.stdout, run.stderr
