@@ -71,7 +71,7 @@ def test_compact_style_one_element_per_op_boxes_only_for_leaves_and_named_result
         return re.search(rf"leaf{id(t)} \[[^\]]*\]", src).group(0)
 
     assert "#ffe9a8" in attributes(w) and "dashed" in attributes(x)  # a parameter is filled, a constant dashed
-    assert "5 ops, 1 parameters" in src
+    assert "5 ops, 1 parameter" in src and "1 parameters" not in src
 
 
 def test_show_grads_puts_the_gradient_norm_of_every_result_on_its_node() -> None:

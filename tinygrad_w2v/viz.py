@@ -320,7 +320,8 @@ def _build(
     for src, dst in edges:
         dot.edge(src, dst)
     n_params = sum(1 for t, _ in leaf_homes.values() if t.requires_grad)
-    size = f"{n_ops} ops, {n_params} parameters" + (f"; drawn: {drawn} (repeats collapsed)" if grouped else "")
+    size = f"{n_ops} op{'s' * (n_ops != 1)}, {n_params} parameter{'s' * (n_params != 1)}"
+    size += f"; drawn: {drawn} (repeats collapsed)" if grouped else ""
     if show_grads and any(not hasattr(node, "grad_norm") for node in nodes):
         size += "; |g| of results: run the backward inside viz.track_grad_norms()"
     dot.attr(label=_legend(title or size, show_grads, bool(grouped), step is not None) if legend else size,
