@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tinygrad_w2v import Tensor, name_scope, record
-from tinygrad_w2v.models.rnnlm import RNNLM, nll_loss
+from tinygrad_w2v.models.rnnlm import RNNLM, lm_loss
 from tinygrad_w2v.tape import graph_nodes, watch_backward
 from tinygrad_w2v.viz import adjoint_list, draw_graph, replay, track_grad_norms, wengert_list
 
@@ -41,7 +41,7 @@ def lstm_loss(steps: int, layers: int = 1) -> tuple[Tensor, RNNLM]:
     model = RNNLM(20, 4, 4, cell="lstm", layers=layers, seed=0)
     x = np.random.default_rng(0).integers(0, 20, (2, steps))
     log_probs, _ = model(x)
-    return nll_loss(log_probs, np.roll(x, -1, axis=1)), model
+    return lm_loss(log_probs, np.roll(x, -1, axis=1)), model
 
 
 def test_tensor_displays_values_and_graphs_display_as_svg() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,13 +152,31 @@ def adjoint_list(root: Tensor) -> str:
     return "\n".join(f"{text:<{width}}  # {note}" for text, note in lines)
 
 
-def _groups(nodes: list[Node]) -> dict[int, tuple[str, str, str]]:
+def _drawn_scopes(nodes: list[Node]) -> dict[int, str]:
+    """``id(node) -> the scope it is drawn in``: its own, except that a node read by a single node of a
+    scope nested in its own (the piece of one time step that ``unbind`` cut from all steps at once) is
+    drawn in that reader's scope."""
+    readers: dict[int, dict[int, Node]] = {}
+    for node in nodes:
+        for t in node.inputs:
+            if t.grad_fn is not None:
+                readers.setdefault(id(t.grad_fn), {})[id(node)] = node
+    scopes = {}
+    for node in nodes:
+        only = list(readers.get(id(node), {}).values())
+        inner = len(only) == 1 and only[0].scope.startswith(f"{node.scope}/" if node.scope else "")
+        scopes[id(node)] = only[0].scope if inner else node.scope
+    return scopes
+
+
+def _groups(nodes: list[Node], scope_of: dict[int, str]) -> dict[int, tuple[str, str, str]]:
     """``id(node) -> (group id, label, parent scope)`` for the nodes of collapsed scopes: among sibling
-    scopes, each run of four or more that record the same ops keeps its first and last scope and
-    collapses the ones between into a single box."""
+    scopes, each run of four or more that record the same ops (``unbind[3]`` and ``unbind[4]`` count as
+    the same op) keeps its first and last scope and collapses the ones between into a single box."""
     children: dict[str, dict[str, list[Node]]] = {}
     for node in nodes:
-        parts = node.scope.split("/") if node.scope else []
+        scope = scope_of[id(node)]
+        parts = scope.split("/") if scope else []
         for d in range(len(parts)):
             children.setdefault("/".join(parts[:d]), {}).setdefault(parts[d], []).append(node)
     grouped: dict[int, tuple[str, str, str]] = {}
@@ -165,7 +184,8 @@ def _groups(nodes: list[Node]) -> dict[int, tuple[str, str, str]]:
         names = list(kids)
         prefix = f"{parent}/" if parent else ""
 
-        signature = {name: tuple((n.scope[len(prefix + name) :], n.op) for n in kids[name]) for name in names}
+        signature = {name: tuple((scope_of[id(n)][len(prefix + name) :], re.sub(r"\[\d+\]$", "", n.op))
+                                 for n in kids[name]) for name in names}
         start = 0
         for end in range(1, len(names) + 1):
             if end < len(names) and signature[names[end]] == signature[names[start]]:
@@ -206,7 +226,8 @@ def _build(
     n_ops = len(nodes)
     if collapse is None:
         collapse = n_ops > COLLAPSE_ABOVE
-    grouped = _groups(nodes) if collapse else {}
+    node_scope = _drawn_scopes(nodes)
+    grouped = _groups(nodes, node_scope) if collapse else {}
     drawn = n_ops - len(grouped) + len({g for g, _, _ in grouped.values()})
     if drawn > max_ops:
         scopes = " after collapsing repeated name scopes" if grouped else ""
@@ -239,7 +260,7 @@ def _build(
     for node in nodes:
         if id(node) in grouped:
             continue
-        scope = node.scope
+        scope = node_scope[id(node)]
         lines = [node.op + (f" · {attrs_text(node.attrs)}" if node.attrs else "")]
         boxed = id(node) in named
         if not boxed:
@@ -269,7 +290,7 @@ def _build(
     links: list[tuple[str, str, str]] = []  # (source, destination, scope of the destination)
     for node in nodes:
         gid = grouped.get(id(node))
-        dst, home = (gid[0], gid[2]) if gid else (f"op{node.seq}", node.scope)
+        dst, home = (gid[0], gid[2]) if gid else (f"op{node.seq}", node_scope[id(node)])
         for t in node.inputs:
             src = element(t, home)
             if src is not None and src != dst:
