@@ -338,8 +338,11 @@ def _build(
         edge_attr={"arrowsize": "0.6", "color": "#555555"},
     )
     _emit(dot, items, "")
+    # an edge into a node drawn in its reader's scope (a step's piece) does not rank it: the piece sits just
+    # above its reader, so each step's frame stays below the step before instead of reaching up beside it
+    moved = {f"op{n.seq}" for n in nodes if node_scope[id(n)] != n.scope}
     for src, dst in edges:
-        dot.edge(src, dst)
+        dot.edge(src, dst, constraint="false" if dst in moved else None)
     n_params = sum(1 for t, _ in leaf_homes.values() if t.requires_grad)
     size = f"{n_ops} op{'s' * (n_ops != 1)}, {n_params} parameter{'s' * (n_params != 1)}"
     size += f"; drawn: {drawn} (repeats collapsed)" if grouped else ""
