@@ -147,6 +147,14 @@ def test_scopes_are_drawn_as_frames_and_the_model_marks_layers_and_steps() -> No
     src = draw_graph(loss, collapse=False).source
     for k in (0, 1):
         assert f"cluster_layer{k}" in src and f"cluster_layer{k}/t=2" in src
+    nodes = graph_nodes(loss)
+    with track_grad_norms():
+        loss.backward()
+    elements = labels(draw_graph(loss, show_grads=True, collapse=False).source)
+    ops = [lbl for key, lbl in elements.items() if key.startswith("op")]
+    assert len(ops) == len(nodes) and all("|g| " in lbl for lbl in ops)  # every step's every node
+    tanh_norms = [n.grad_norm for n in nodes if n.op == "tanh" and n.scope.startswith("layer0/")]
+    assert len(tanh_norms) == 2 * 3 and all(np.isfinite(tanh_norms)) and max(tanh_norms) > 0
 
 
 @needs_dot
