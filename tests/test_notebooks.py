@@ -14,9 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_the_four_notebooks() -> None:
+def test_there_are_the_five_notebooks() -> None:
     assert [p.stem for p in NOTEBOOKS] == [
-        "1_the_tape", "2_checking_gradients", "3_word2vec", "4_rnn_language_model"
+        "1_the_tape", "2_checking_gradients", "3_word2vec", "4_rnn_language_model",
+        "5_higher_order_and_forward_mode",
     ]
 
 
