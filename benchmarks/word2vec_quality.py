@@ -1,7 +1,8 @@
-"""word2vec quality after training on PTB train: this project's CBOW / skip-gram against gensim's Word2Vec with
-the same settings (dim 100, window 5, 5 negatives, subsampling 1e-3, min_count 1, 10 epochs, 1 worker).
+"""word2vec quality after training on PTB train: this project's CBOW / skip-gram against gensim's Word2Vec at gensim's
+defaults (dim 100, window 5, 5 negatives, subsampling 1e-3, min_count 5, alpha 0.025, cbow_mean 1), 10 epochs, 1 worker,
+both reading ptb.train.txt a sentence a line.
 
-    python benchmarks/word2vec_quality.py [--epochs 10] [--models cbow,skipgram]
+    python benchmarks/word2vec_quality.py [--epochs 10] [--models cbow,skipgram] [--optimizer sgd] [--seed 0]
 
 Prints, per model and implementation, the analogy accuracy on questions-words.txt (questions fully in the
 vocabulary), the WordSim-353 Spearman correlation, the nearest words of "you", and the training time.
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 # isort: off
 import _common  # noqa: F401  (first: one thread before NumPy loads)
+import tempfile
 import time
 from pathlib import Path
 
 from word2vec_throughput import data_dir
 
 from tinygrad_w2v import cli
-from tinygrad_w2v.data import load_ptb
+from tinygrad_w2v.data.corpus_file import build_vocab, encode_file
 from tinygrad_w2v.evaluate import KeyedVectors
 from tinygrad_w2v.train.word2vec import Word2VecConfig, train_word2vec
 
@@ -47,16 +49,17 @@ def main() -> None:
     parser.add_argument("--seed", type=cli.integer(0, 2**32 - 2), default=0, help="seed of ours and of gensim")
     parser.add_argument("--no-gensim", action="store_true", help="train only ours")
     args = parser.parse_args()
-    corpus = load_ptb(data_dir(args.data), download_missing=False)
-    words = corpus.vocab.decode(corpus.train)
-    sentences = [s.split() + ["<eos>"] for s in " ".join(words).split(" <eos>") if s.strip()]
+    train_file = data_dir(args.data) / "ptb.train.txt"
+    vocab = build_vocab(train_file, min_count=5, show_progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        ids = encode_file(train_file, vocab, Path(tmp) / "ptb.ids", show_progress=False)[:]
     for model in args.models:
         config = Word2VecConfig(model=model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                                 lr=args.lr, seed=args.seed)
         tic = time.perf_counter()
-        run = train_word2vec(corpus.train, corpus.vocab.counts, config, show_progress=False)
-        report(f"tinygrad_w2v {model} ({config.optimizer} lr {config.lr}, batch {config.batch_size})",
-               KeyedVectors(corpus.vocab.id_to_word, run.model.vectors()), time.perf_counter() - tic)
+        run = train_word2vec(ids, vocab.counts, config, show_progress=False)
+        report(f"tinygrad_w2v {model} ({config.optimizer} lr {config.lr}, batch {config.batch_size}, seed {args.seed})",
+               KeyedVectors(vocab.id_to_word, run.model.vectors()), time.perf_counter() - tic)
         try:
             from gensim.models import Word2Vec
         except ImportError:
@@ -64,9 +67,9 @@ def main() -> None:
         if args.no_gensim:
             continue
         tic = time.perf_counter()
-        gensim = Word2Vec(sentences, vector_size=100, window=5, negative=5, sg=int(model == "skipgram"), workers=1,
-                          sample=1e-3, min_count=1, epochs=args.epochs, seed=args.seed + 1)
-        report(f"gensim {model}", KeyedVectors(gensim.wv.index_to_key, gensim.wv.vectors),
+        gensim = Word2Vec(corpus_file=str(train_file), sg=int(model == "skipgram"), workers=1, epochs=args.epochs,
+                          seed=args.seed + 1)
+        report(f"gensim {model} (seed {args.seed + 1})", KeyedVectors(gensim.wv.index_to_key, gensim.wv.vectors),
                time.perf_counter() - tic)
 
 

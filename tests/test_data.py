@@ -7,17 +7,19 @@ import pytest
 from scipy import stats
 
 from tinygrad_w2v.data import (
+    SEP,
     BPTTBatches,
     UnigramSampler,
     Vocab,
     context_target,
-    dynamic_context_target,
     keep_probabilities,
     load_corpus,
     load_ptb,
     read_tokens,
+    sentence_windows,
     subsample,
 )
+from tinygrad_w2v.data.corpus_file import build_vocab, chunk_bounds, encode_file
 
 
 def book_load(path):
@@ -111,16 +113,33 @@ def test_context_target_errors():
 
 def test_dynamic_windows_mask_a_random_radius():
     window, rng = 4, np.random.default_rng(0)
-    contexts, targets, mask = dynamic_context_target(np.arange(5000), window, rng)
-    np.testing.assert_array_equal(contexts, context_target(np.arange(5000), window)[0])
-    radius = mask[:, window:].sum(axis=1)  # kept words on the right
-    np.testing.assert_array_equal(radius, mask[:, :window].sum(axis=1))  # symmetric
+    ids = np.arange(5000)
+    contexts, targets, mask = sentence_windows(ids, window, rng)
+    np.testing.assert_array_equal(targets, ids)
+    inner = slice(window, -window)  # away from the ends: the book's windows
+    np.testing.assert_array_equal(np.where(mask, contexts, 0)[inner],
+                                  np.where(mask[inner], context_target(ids, window)[0], 0))
+    radius = mask[inner, window:].sum(axis=1)  # kept words on the right
+    np.testing.assert_array_equal(radius, mask[inner, :window].sum(axis=1))  # symmetric
     # each row keeps exactly the words within its radius: a contiguous block around the target
-    distance = np.abs(contexts - targets[:, None])
-    np.testing.assert_array_equal(mask, distance <= radius[:, None])
+    distance = np.abs(context_target(ids, window)[0] - targets[inner, None])
+    np.testing.assert_array_equal(mask[inner], distance <= radius[:, None])
     counts = np.bincount(radius, minlength=window + 1)
     assert counts[0] == 0
     assert stats.chisquare(counts[1:]).pvalue > 1e-3  # radius uniform on 1..window
+
+
+def test_sentence_windows_stop_at_sentence_ends():
+    """Every word with a neighbour in its sentence is a target; its contexts never cross SEP (a line end)."""
+    sentences = [[5, 6, 7], [8], [9, 10]]
+    ids = np.array([5, 6, 7, SEP, 8, SEP, 9, 10])
+    contexts, targets, mask = sentence_windows(ids, 2)
+    np.testing.assert_array_equal(targets, [5, 6, 7, 9, 10])  # 8 is alone in its sentence
+    got = [sorted(c[m].tolist()) for c, m in zip(contexts, mask)]
+    want = [sorted(w for j, w in enumerate(s) if j != i and abs(j - i) <= 2)
+            for s in sentences for i in range(len(s)) if len(s) > 1]
+    assert got == want
+    assert (contexts[~mask] == 0).all()
 
 
 def test_subsample_keeps_words_at_word2vecs_rate():
@@ -226,3 +245,50 @@ def test_bptt_state_resumes_where_it_stopped():
     assert not np.array_equal(resumed, first[0])  # the second epoch starts where the first stopped
     with pytest.raises(ValueError, match="too few"):
         BPTTBatches(np.arange(10), 4, 5)
+
+
+# ----- a corpus file of any size ----------------------------------------------------------------------
+LINES = ["the cat sat on the mat", "", "the dog sat", "a cat and a dog and the bird", "rare words"]
+
+
+def test_build_vocab_counts_keeps_and_orders_like_gensim(tmp_path):
+    (tmp_path / "c.txt").write_text("\n".join(LINES) + "\n")
+    from collections import Counter
+
+    counts = Counter(" ".join(LINES).split())
+    vocab = build_vocab(tmp_path / "c.txt", min_count=2, show_progress=False)
+    want = sorted((w for w in counts if counts[w] >= 2), key=lambda w: -counts[w])  # stable: first seen first
+    assert vocab.id_to_word == want == ["the", "cat", "sat", "dog", "a", "and"]
+    assert vocab.counts.tolist() == [counts[w] for w in want]
+    assert build_vocab(tmp_path / "c.txt", min_count=1, max_vocab=3, show_progress=False).id_to_word == ["the", "cat",
+                                                                                                          "sat"]
+    eos = build_vocab(tmp_path / "c.txt", min_count=2, eos=True, show_progress=False)
+    assert eos["<eos>"] == 0 and eos.counts[0] == len(LINES)
+    with pytest.raises(ValueError, match="no word seen at least 9 times"):
+        build_vocab(tmp_path / "c.txt", min_count=9, show_progress=False)
+    with pytest.raises(FileNotFoundError, match="no such corpus file"):
+        build_vocab(tmp_path / "missing.txt", show_progress=False)
+
+
+@pytest.mark.parametrize("eos", [False, True])
+def test_encode_file_writes_sentences_as_ids(tmp_path, eos):
+    (tmp_path / "c.txt").write_text("\n".join(LINES) + "\n")
+    vocab = build_vocab(tmp_path / "c.txt", min_count=2, eos=eos, show_progress=False)
+    ids = encode_file(tmp_path / "c.txt", vocab, tmp_path / "c.ids", eos=eos, show_progress=False)
+    end = vocab["<eos>"] if eos else SEP
+    want = [i for line in LINES for i in [vocab[w] for w in line.split() if w in vocab] + [end]]
+    assert len(ids) == len(want) and ids[:].dtype == np.int32
+    assert ids[:].tolist() == want  # words below min_count dropped, each line closed
+    assert ids[3:7].tolist() == want[3:7] and ids[-2:].tolist() == want[-2:] and ids[5:5].size == 0
+    assert (tmp_path / "c.ids").stat().st_size == 4 * len(want)
+    short = encode_file(tmp_path / "c.txt", vocab, tmp_path / "s.ids", eos=eos, max_tokens=5, show_progress=False)
+    assert short[:].tolist() == want[:5]
+
+
+def test_chunk_bounds_cut_after_sentence_ends():
+    ids = np.array([1, 2, 3, SEP, 4, 5, SEP, 6, 7, 8, 9, 10, 11, SEP, 12])
+    bounds = chunk_bounds(ids, 3)
+    assert bounds[0] == 0 and bounds[-1] == len(ids) and (np.diff(bounds) > 0).all()
+    assert bounds.tolist() == [0, 4, 7, 10, 14, 15]  # after a SEP within 3 ids of the nominal end, else there
+    assert chunk_bounds(np.arange(10), 4).tolist() == [0, 4, 8, 10]  # no SEP: cut where the chunk ends
+    assert chunk_bounds(ids, 100).tolist() == [0, len(ids)]

@@ -5,6 +5,7 @@ demo's command line, and the scatter kernel the embedding gradients use."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -46,7 +47,11 @@ def batch(seed=1, B=4, C=4, K=3):
     contexts[0, :2] = contexts[0, 2]  # a repeated word in a row: its gradient rows must add up
     mask = rng.random((B, C)) < 0.7
     mask[:, 0] = True
-    return contexts, rng.integers(0, V, B), rng.integers(0, V, (B, K)), rng.integers(0, V, (B, C, K)), mask
+    targets, negatives_cbow = rng.integers(0, V, B), rng.integers(0, V, (B, K))
+    negatives_sg = rng.integers(0, V, (B, C, K))
+    negatives_cbow[0, 1] = targets[0]  # a noise word equal to the true word: skipped
+    negatives_sg[1, 2, 0] = contexts[1, 2]
+    return contexts, targets, negatives_cbow, negatives_sg, mask
 
 
 # ----- loss values ------------------------------------------------------------------------------------
@@ -58,10 +63,12 @@ def test_cbow_loss_matches_numpy(masked):
     m = mask if masked else np.ones_like(mask)
     h = (W_in[contexts] * m[:, :, None]).sum(1) / m.sum(1, keepdims=True)
     pos = log_sigmoid(np.einsum("bd,bd->b", W_out[targets], h))
-    neg = log_sigmoid(-np.einsum("bkd,bd->bk", W_out[negatives], h)).sum(1)
+    neg = (log_sigmoid(-np.einsum("bkd,bd->bk", W_out[negatives], h)) * (negatives != targets[:, None])).sum(1)
     expected = -(pos + neg).mean()
     got = model(contexts, targets, negatives, mask if masked else None).item()
     assert got == pytest.approx(expected, rel=1e-12)
+    summed = model(contexts, targets, negatives, mask if masked else None, reduction="sum").item()
+    assert summed == pytest.approx(-(pos + neg).sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -75,7 +82,8 @@ def test_skipgram_loss_matches_numpy(masked):
         for c in range(contexts.shape[1]):
             if masked and not mask[b, c]:
                 continue
-            pair = log_sigmoid(W_out[contexts[b, c]] @ v[b]) + log_sigmoid(-(W_out[negatives[b, c]] @ v[b])).sum()
+            noise = [k for k in negatives[b, c] if k != contexts[b, c]]  # word2vec.c skips the true word
+            pair = log_sigmoid(W_out[contexts[b, c]] @ v[b]) + log_sigmoid(-(W_out[noise] @ v[b])).sum()
             losses.append(-pair)
     got = model(centres, contexts, negatives, mask if masked else None).item()
     assert got == pytest.approx(np.mean(losses), rel=1e-12)
@@ -142,6 +150,104 @@ def test_sparse_gradients_equal_dense_gradients(cls):
         assert type(rows).__name__ == "RowSparse"
         assert len(np.unique(rows.indices)) == len(rows.indices)  # coalesced: one row per word
         np.testing.assert_allclose(rows.to_dense(), dense, rtol=1e-12, atol=1e-12)
+
+
+# ----- fidelity to word2vec.c --------------------------------------------------------------------------
+TOY = [[3, 1, 4, 1, 5, 9, 2, 6], [5, 3], [7], [5, 8, 9, 7, 9, 3, 2, 3, 8, 4]]  # one line per sentence
+
+
+def fixed_noise(true_words, k):
+    """Noise words that depend only on the true word; the second is the true word itself (to be skipped)."""
+    t = np.asarray(true_words).reshape(-1)
+    return np.stack([(t + 1) % V, t, (t + 5) % V][:k], axis=1).astype(np.int32)
+
+
+def word2vec_c_step(syn0, syn1neg, sentences, window, alpha, cbow, cbow_mean=True):
+    """word2vec.c's updates (CBOW and skip-gram with negative sampling, fixed window, no subsampling) of
+    every word of ``sentences``, all computed from the same ``syn0``/``syn1neg`` and then added: one
+    mini-batch step. Written from word2vec.c's TrainModelThread, with an exact sigmoid."""
+    d0, d1 = np.zeros_like(syn0), np.zeros_like(syn1neg)
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    for sen in sentences:
+        for pos, word in enumerate(sen):
+            ctx = [sen[c] for c in range(max(0, pos - window), min(len(sen), pos + window + 1)) if c != pos]
+            if not ctx:
+                continue
+            targets = [(word, 1)] + [(int(w), 0) for w in fixed_noise([word], 3)[0] if w != word]
+            if cbow:
+                neu1 = syn0[ctx].sum(0) / (len(ctx) if cbow_mean else 1)
+                neu1e = np.zeros_like(neu1)
+                for target, label in targets:
+                    g = (label - sigmoid(neu1 @ syn1neg[target])) * alpha
+                    neu1e += g * syn1neg[target]
+                    d1[target] += g * neu1
+                for c in ctx:
+                    d0[c] += neu1e if cbow_mean else neu1e / len(ctx)
+            else:  # skip-gram: each context word's vector predicts the centre word
+                for c in ctx:
+                    neu1e = np.zeros(syn0.shape[1])
+                    for target, label in targets:
+                        g = (label - sigmoid(syn0[c] @ syn1neg[target])) * alpha
+                        neu1e += g * syn1neg[target]
+                        d1[target] += g * syn0[c]
+                    d0[c] += neu1e
+    return syn0 + d0, syn1neg + d1
+
+
+@pytest.mark.parametrize("model,cbow_mean", [("cbow", True), ("cbow", False), ("skipgram", True)])
+def test_sgd_step_is_word2vec_c_update(monkeypatch, model, cbow_mean):
+    """One SGD step over a whole toy corpus (lines as sentences, fixed noise words) against word2vec.c's
+    equations: the summed loss, the full error to each CBOW context word, no noise word equal to the
+    true word, the rate alpha per example."""
+    start = {}
+
+    class FixedNoise:
+        def __init__(self, counts):
+            self.rng = None
+
+        def sample(self, targets, k, exclude_target=False):
+            return fixed_noise(targets, k)
+
+    def make_model(config, vocab_size):
+        net = make_model_before(config, vocab_size).double()
+        rng = np.random.default_rng(7)
+        for table in (net.in_embed, net.out_embed):
+            table.weight.data = rng.uniform(-0.5, 0.5, (vocab_size, config.dim))
+            start[table] = table.weight.data.copy()
+        return net
+
+    make_model_before = trainer.make_model
+    monkeypatch.setattr(trainer, "UnigramSampler", FixedNoise)
+    monkeypatch.setattr(trainer, "make_model", make_model)
+    ids = np.concatenate([np.r_[s, -1] for s in TOY])[:-1].astype(np.int32)
+    config = Word2VecConfig(model=model, dim=D, window=2, negative=3, batch_size=100, epochs=1, optimizer="sgd",
+                            lr=0.3, sample=0, dynamic_window=False, cbow_mean=cbow_mean)
+    run = train_word2vec(ids, np.bincount(ids[ids >= 0], minlength=V), config, show_progress=False)
+    net = run.model
+    syn0, syn1neg = word2vec_c_step(start[net.in_embed], start[net.out_embed], TOY, 2, 0.3, model == "cbow", cbow_mean)
+    assert not np.allclose(syn0, start[net.in_embed], atol=1e-3)  # the step moved both tables
+    assert not np.allclose(syn1neg, start[net.out_embed], atol=1e-3)
+    np.testing.assert_allclose(net.in_embed.weight.data, syn0, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(net.out_embed.weight.data, syn1neg, rtol=0, atol=1e-6)
+
+
+def test_book_noise_never_holds_the_true_word(monkeypatch):
+    seen = []
+    original = trainer.UnigramSampler.sample
+
+    def record(self, targets, k, exclude_target=False):
+        out = original(self, targets, k, exclude_target)
+        seen.append((np.asarray(targets), out, exclude_target))
+        return out
+
+    monkeypatch.setattr(trainer.UnigramSampler, "sample", record)
+    words, ids, counts = planted_corpus(sentences=60)
+    train_word2vec(ids, counts, Word2VecConfig(dim=8, window=2, batch_size=64, epochs=1, noise="book"),
+                   show_progress=False)
+    assert seen and all(book for _, _, book in seen)
+    for targets, noise, _ in seen:
+        assert (noise != targets[:, None]).all()
+        assert (np.sort(noise, axis=1)[:, 1:] != np.sort(noise, axis=1)[:, :-1]).all()  # no repeats in a row
 
 
 # ----- the scatter kernel under the embedding gradients --------------------------------------------------
@@ -232,6 +338,89 @@ def test_related_words_become_nearest(model):
         assert all(x.split("w")[0] == w.split("w")[0] for x in nearest), (w, nearest)
 
 
+def test_training_from_an_id_file_equals_training_from_memory(tmp_path):
+    from tinygrad_w2v.data.corpus_file import IdFile
+
+    words, ids, counts = planted_corpus(sentences=80)
+    ids = np.where(ids == words.index("<eos>"), -1, ids).astype(np.int32)  # lines as sentences
+    ids.tofile(tmp_path / "ids")
+    config = Word2VecConfig(dim=8, window=2, batch_size=32, epochs=2, seed=2, chunk=100)
+    runs = [train_word2vec(source, counts, config, show_progress=False) for source in (ids, IdFile(tmp_path / "ids"))]
+    np.testing.assert_array_equal(runs[0].model.vectors(), runs[1].model.vectors())
+    assert runs[0].history == runs[1].history
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_epoch_loss_is_the_exact_mean_and_held_out_loss_matches(monkeypatch, optimizer):
+    """With lr 0 the model never changes, so the epoch's mean training loss is the mean over all its examples
+    (batches of unequal size: not the mean of batch means), and the held-out loss of the same text (no
+    subsampling, fixed windows, fixed noise words) is the same number."""
+
+    class FixedNoise:
+        def __init__(self, counts):
+            self.rng = None
+
+        def sample(self, targets, k, exclude_target=False):
+            return fixed_noise(targets, k)
+
+    monkeypatch.setattr(trainer, "UnigramSampler", FixedNoise)
+    ids = np.concatenate([np.r_[s, -1] for s in TOY * 3]).astype(np.int32)
+    counts = np.bincount(ids[ids >= 0], minlength=V)
+    for model in ("cbow", "skipgram"):
+        config = Word2VecConfig(model=model, dim=D, window=2, negative=3, batch_size=7, epochs=2, lr=0.0, sample=0,
+                                optimizer=optimizer, dynamic_window=False, seed=4)
+        run = train_word2vec(ids, counts, config, valid=ids, show_progress=False)
+        net = trainer.make_model(config, V)
+        contexts, targets, mask = trainer.sentence_windows(ids, 2)
+        assert len(targets) % 7 != 0  # a short last batch
+        loss, n = trainer.batch_loss(net, config, FixedNoise(counts), contexts, targets, mask)
+        exact = trainer.summed_loss(loss.item(), n, config) / n
+        np.testing.assert_allclose(run.history["epoch_loss"], [exact, exact], rtol=1e-5)
+        np.testing.assert_allclose(run.history["valid_loss"], [exact, exact], rtol=1e-5)
+
+
+def test_held_out_loss_is_recorded_and_falls(tmp_path):
+    words, ids, counts = planted_corpus(sentences=300)
+    _, valid, _ = planted_corpus(sentences=50, seed=9)
+    config = Word2VecConfig(dim=16, window=2, batch_size=64, epochs=3, sample=0, lr=0.02, seed=1)
+    run = train_word2vec(ids, counts, config, valid=valid, plot=tmp_path / "loss.png", show_progress=False)
+    assert len(run.history["valid_loss"]) == 3
+    assert run.history["valid_loss"][-1] < run.history["valid_loss"][0]
+    assert run.plot is None or run.plot.stat().st_size > 0
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_two_workers_share_the_tables_and_learn(optimizer):
+    """Hogwild with two processes: every batch of the epoch is trained once (by one worker), the updates of
+    both land in the returned tables, and the planted groups are learned as with one worker."""
+    words, ids, counts = planted_corpus()
+    config = Word2VecConfig(dim=16, window=2, negative=5, batch_size=64, epochs=4, sample=0, seed=1,
+                            optimizer=optimizer, lr=0.02 if optimizer == "adam" else 0.05, chunk=500)
+    one = train_word2vec(ids, counts, config, show_progress=False)
+    two = train_word2vec(ids, counts, dataclasses.replace(config, workers=2), show_progress=False)
+    assert two.words == one.words and len(two.history["epoch_loss"]) == 4
+    assert two.history["epoch_loss"][-1] < two.history["epoch_loss"][0]
+    kv = KeyedVectors(words, two.model.vectors())
+    for w in words[1:]:
+        nearest = [x for x, _ in kv.most_similar(w, topn=4)]
+        assert all(x.split("w")[0] == w.split("w")[0] for x in nearest), (w, nearest)
+
+
+def test_a_worker_error_is_raised(monkeypatch):
+    def broken(*args):
+        raise FloatingPointError("boom")
+
+    monkeypatch.setattr(trainer, "train_step", broken)
+    words, ids, counts = planted_corpus(sentences=60)
+    with pytest.raises(FloatingPointError, match="word2vec worker [01]: FloatingPointError: boom"):
+        train_word2vec(ids, counts, Word2VecConfig(dim=8, window=2, batch_size=16, workers=2), show_progress=False)
+    monkeypatch.setattr(trainer, "train_step", lambda *args: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(RuntimeError, match="word2vec worker [01] ended with exit code -9"):
+        train_word2vec(ids, counts, Word2VecConfig(dim=8, window=2, batch_size=16, workers=2), show_progress=False)
+    with pytest.raises(ValueError, match="several workers train on the CPU only"):
+        Word2VecConfig(workers=2, device="cuda")
+
+
 def test_linear_decay_reaches_its_end_with_subsampling(monkeypatch):
     """word2vec's learning rate decays linearly to ~0 over the whole run: the schedule's length must count
     the examples subsampling keeps, not the corpus tokens (else the rate stops far above 0)."""
@@ -276,11 +465,13 @@ def _params(model):
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 @pytest.mark.parametrize("model", ["cbow", "skipgram"])
 @pytest.mark.parametrize("stop_step", ["end_of_epoch", "mid_epoch"])
-def test_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch, optimizer, model, stop_step):
+@pytest.mark.parametrize("chunk", [1 << 18, 150])  # one chunk, or four (stopped inside the first)
+def test_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch, optimizer, model, stop_step, chunk):
     words, ids, counts = planted_corpus(sentences=60)
-    config = Word2VecConfig(model=model, dim=8, window=2, batch_size=64, epochs=2, optimizer=optimizer, seed=3)
+    config = Word2VecConfig(model=model, dim=8, window=2, batch_size=64, epochs=2, optimizer=optimizer, seed=3,
+                            chunk=chunk)
     full = train_word2vec(ids, counts, config, show_progress=False)
-    steps = int(np.ceil(len(trainer.epoch_examples(ids, counts, config, 0)[1]) / config.batch_size))
+    steps = len(list(trainer.epoch_batches(ids, trainer.chunk_bounds(ids, config.chunk), counts, config, 0)))
     checks = steps if stop_step == "end_of_epoch" else 3  # the flag is read once per step
     monkeypatch.setattr(trainer, "graceful_interrupt", _interrupt_at(checks))
     ckpt = tmp_path / "w2v.npz"
@@ -356,6 +547,10 @@ def test_a_finished_run_can_be_extended_with_more_epochs(tmp_path):
                        resume=tmp_path / "c.npz", show_progress=False)
 
 
+def test_learning_rate_defaults_to_word2vec_cs_for_sgd():
+    assert (Word2VecConfig(optimizer="sgd").lr, Word2VecConfig().lr, Word2VecConfig(lr=0.1).lr) == (0.025, 0.005, 0.1)
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="model must be 'cbow' or 'skipgram'"):
         Word2VecConfig(model="glove")
@@ -380,7 +575,50 @@ def test_demo_cli_on_a_tiny_text(tmp_path):
     ours = KeyedVectors.load_word2vec_format(tmp_path / "vectors.txt")
     assert set(kv.index_to_key) == set(ours.words) and kv.vector_size == 8
     np.testing.assert_allclose(kv["g1w1"], ours["g1w1"], rtol=1e-6)
+    counts = {w: text.replace("\n", " <eos> ").split().count(w) for w in kv.index_to_key}
+    assert [counts[w] for w in kv.index_to_key] == sorted(counts.values(), reverse=True)  # most frequent first
     assert (tmp_path / "out" / "word2vec" / "word2vec_cbow.npz").is_file()
+    assert (tmp_path / "out" / "word2vec" / "word2vec_cbow.ids").is_file()  # the ids, read back chunk by chunk
+
+
+def _demo():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("w2v_demo", REPO / "demos" / "word2vec.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_says_where_to_get_the_evaluation_files(tmp_path, monkeypatch, capsys):
+    demo = _demo()
+    monkeypatch.setenv("TINYGRAD_W2V_DATA", str(tmp_path / "ptb"))  # no eval folder beside it
+    monkeypatch.setitem(sys.modules, "gensim.test.utils", None)  # gensim's copies unavailable
+    text = "".join(" ".join(sentence) + "\n" for sentence in planted_sentences(sentences=100))
+    (tmp_path / "tiny.txt").write_text(text)
+    (tmp_path / "valid.txt").write_text(text[: len(text) // 4])
+    demo.main(["--data", str(tmp_path / "tiny.txt"), "--valid", str(tmp_path / "valid.txt"), "--epochs", "2",
+               "--dim", "8", "--window", "2", "--batch-size", "64", "--out", str(tmp_path / "out"),
+               "--window-mode", "fixed", "--sample", "0", "--min-count", "2", "--max-vocab", "15", "--noise", "book",
+               "--cbow-mean", "0"])
+    out = capsys.readouterr().out
+    config = load_checkpoint(tmp_path / "out" / "word2vec_cbow.npz", trainer.make_model(Word2VecConfig(dim=8), 15))
+    assert {k: config["config"][k] for k in ("dynamic_window", "sample", "noise", "cbow_mean")} == {
+        "dynamic_window": False, "sample": 0.0, "noise": "book", "cbow_mean": False}
+    assert "no questions-words.txt: download it from https://" in out and "--analogies FILE" in out
+    assert "no wordsim353.tsv: download it from http" in out and "--similarity FILE" in out
+    assert re.search(r"held-out loss \(.*valid.txt\) per epoch: \d+\.\d{4}, \d+\.\d{4}$", out, re.M)
+    assert re.search(r"mean training loss per epoch: \d+\.\d{4}, \d+\.\d{4}$", out, re.M)
+
+
+def test_mean_cosine_of_frequent_words():
+    demo = _demo()
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((50, 8))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    pairs = (unit @ unit.T)[np.triu_indices(30, 1)]
+    assert demo.mean_cosine(vectors, top=30) == pytest.approx(pairs.mean(), abs=1e-12)
+    assert demo.mean_cosine(vectors + 20.0) > 0.99  # one shared direction: every cosine near 1
 
 
 # ----- real data, GPU -------------------------------------------------------------------------------

@@ -162,11 +162,23 @@ class Adam(Optimizer):
             raise ValueError("Adam: weight_decay is not supported with sparse (RowSparse) gradients")
         b1, b2 = self.betas
         rows, gv = g.indices, g.values
-        m = self.m[i][rows] * b1 + (1 - b1) * gv
-        v = self.v[i][rows] * b2 + (1 - b2) * gv * gv
+        xp = backend.xp_of(gv)
+        m = self.m[i][rows]  # the touched rows (copies), updated in place: no other temporaries
+        m *= b1
+        m += (1 - b1) * gv
+        v = self.v[i][rows]
+        v *= b2
+        step = gv * gv
+        step *= 1 - b2
+        v += step
         self.m[i][rows] = m
         self.v[i][rows] = v
-        p.data[rows] -= self._step_size() * m / (backend.xp_of(v).sqrt(v) + self.eps)
+        xp.sqrt(v, out=step)  # step = -lr_t * m / (sqrt(v) + eps)
+        step += self.eps
+        xp.divide(m, step, out=step)
+        step *= -self._step_size()
+        data = p.data
+        data[rows] += step
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"lr": self.lr, "t": self.t}

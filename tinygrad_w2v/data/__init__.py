@@ -5,10 +5,10 @@ from .bptt import BPTTBatches
 from .ptb import PTB_MD5, PTB_URL, Corpus, download, ensure_ptb, load_corpus, load_ptb, md5sum, resolve_data_dir
 from .sampler import UnigramSampler
 from .vocab import EOS, UNK, Vocab, read_tokens
-from .windows import context_target, dynamic_context_target, keep_probabilities, subsample
+from .windows import SEP, context_target, keep_probabilities, sentence_windows, subsample
 
 __all__ = [
-    "EOS", "PTB_MD5", "PTB_URL", "UNK", "BPTTBatches", "Corpus", "UnigramSampler", "Vocab", "context_target",
-    "download", "dynamic_context_target", "ensure_ptb", "keep_probabilities", "load_corpus", "load_ptb", "md5sum",
-    "read_tokens", "resolve_data_dir", "subsample",
+    "EOS", "PTB_MD5", "PTB_URL", "SEP", "UNK", "BPTTBatches", "Corpus", "UnigramSampler", "Vocab", "context_target",
+    "download", "ensure_ptb", "keep_probabilities", "load_corpus", "load_ptb", "md5sum", "read_tokens",
+    "resolve_data_dir", "sentence_windows", "subsample",
 ]

@@ -1,14 +1,18 @@
 """Training examples for word2vec: contexts around each target word, built with array ops.
 
 ``context_target`` is the book's ``create_contexts_target`` without its Python loop (about 7 s on PTB):
-a sliding window view of the id array, minus its middle column. ``dynamic_context_target`` adds
-word2vec's random window shrinking as a mask, and ``subsample`` drops frequent words.
+a sliding window view of the id array, minus its middle column. ``sentence_windows`` is what word2vec.c
+and gensim train on: every word is a target, its context stops at the ends of its sentence (sentences
+are separated by ``SEP`` in the id array), and with a dynamic window only the words within a random
+radius count. ``subsample`` drops frequent words.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+SEP = -1  # ends a sentence in an id array: no window crosses it
 
 
 def _check(ids: np.ndarray, window: int) -> np.ndarray:
@@ -32,16 +36,35 @@ def context_target(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     return contexts.astype(np.int32), rows[:, window].astype(np.int32)
 
 
-def dynamic_context_target(
-    ids: np.ndarray, window: int, rng: np.random.Generator
+def sentence_windows(
+    ids: np.ndarray, window: int, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``context_target`` plus ``mask (N, 2*window)``: for each target a window size ``b`` is drawn
-    uniformly from ``1..window`` (word2vec's reduced window) and only context words within ``b`` of
-    the target are kept (mask True)."""
-    contexts, targets = context_target(ids, window)
-    b = rng.integers(1, window + 1, size=len(targets))
-    distance = np.concatenate([np.arange(window, 0, -1), np.arange(1, window + 1)])
-    return contexts, targets, distance[None, :] <= b[:, None]
+    """``contexts (N, 2*window)``, ``targets (N,)`` and ``mask (N, 2*window)`` for every word of ``ids``
+    that has a context word: the ``window`` positions on the target's left, then on its right;
+    ``mask`` is True for those inside the target's sentence (between two ``SEP``, or the ends of
+    ``ids``), and, given ``rng`` (word2vec's dynamic window), within a radius ``b`` drawn uniformly from
+    ``1..window`` per word. Masked-out contexts hold id 0. A word alone in its sentence (or alone
+    within its radius) is no example, as in word2vec.c."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise ValueError(f"sentence_windows: ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
+    if window < 1:
+        raise ValueError(f"sentence_windows: window must be at least 1, got {window}")
+    padded = np.concatenate([np.full(window, SEP, np.int32), ids.astype(np.int32, copy=False),
+                             np.full(window, SEP, np.int32)])
+    sentence = np.cumsum(padded == SEP)  # positions in one sentence share a number
+    centre = np.flatnonzero(padded[window:-window] != SEP)  # row i of the views is centred on padded[i + window]
+    rows = sliding_window_view(padded, 2 * window + 1)[centre]
+    same = sliding_window_view(sentence, 2 * window + 1)[centre]
+    side = np.r_[0:window, window + 1 : 2 * window + 1]
+    contexts, targets = rows[:, side], rows[:, window].copy()
+    mask = (same[:, side] == same[:, window : window + 1]) & (contexts != SEP)
+    if rng is not None:
+        b = rng.integers(1, window + 1, size=len(targets))
+        distance = np.concatenate([np.arange(window, 0, -1), np.arange(1, window + 1)])
+        mask &= distance[None, :] <= b[:, None]
+    some = mask.any(axis=1)
+    return np.where(mask, contexts, 0)[some], targets[some], mask[some]
 
 
 def keep_probabilities(counts: np.ndarray, t: float = 1e-3) -> np.ndarray:
@@ -56,7 +79,8 @@ def keep_probabilities(counts: np.ndarray, t: float = 1e-3) -> np.ndarray:
 def subsample(
     ids: np.ndarray, counts: np.ndarray, t: float = 1e-3, rng: np.random.Generator | None = None
 ) -> np.ndarray:
-    """``ids`` with each occurrence of a frequent word dropped at random (see ``keep_probabilities``)."""
+    """``ids`` with each occurrence of a frequent word dropped at random (see ``keep_probabilities``);
+    sentence ends (``SEP``) stay."""
     rng = np.random.default_rng() if rng is None else rng
     ids = np.asarray(ids)
-    return ids[rng.random(len(ids)) < keep_probabilities(counts, t)[ids]]
+    return ids[(rng.random(len(ids)) < keep_probabilities(counts, t)[ids]) | (ids == SEP)]

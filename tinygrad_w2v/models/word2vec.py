@@ -7,7 +7,8 @@ the negative-sampling loss is::
 
     loss = -( log sigmoid(u_o . v_c) + sum_k log sigmoid(-u_k . v_c) )
 
-averaged over the examples of a batch. CBOW predicts the target from the (masked) mean of its context
+averaged (or summed) over the examples of a batch. A noise word equal to the true word is skipped (it adds
+nothing), as word2vec.c and gensim do. CBOW predicts the target from the (masked) mean of its context
 vectors; skip-gram predicts every context word from the centre word's vector. Both tables are
 ``Embedding(sparse=True)``, so a step's gradients are row-sparse and the optimizer touches only the rows
 a batch used. Initialisation follows word2vec and gensim: ``in_embed ~ U(-0.5/dim, 0.5/dim)``,
@@ -62,48 +63,77 @@ class Word2Vec(Module):
         """The word vectors (the rows of ``in_embed``), ``(vocab_size, dim)`` NumPy."""
         return self.in_embed.weight.numpy()
 
-    def negative_sampling_loss(self, v: Tensor, words: Any, weight: Any = None) -> Tensor:
+    def negative_sampling_loss(self, v: Tensor, words: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
         """``v (*S, D)`` word vectors; ``words (*S, 1+K)``: the true word, then K noise words; optional
-        ``weight (*S,)`` (a 0/1 mask). Returns the scalar mean over the ``S`` examples (weighted mean)::
+        ``weight (*S,)`` (a 0/1 mask). Returns the mean over the ``S`` examples (weighted mean), or with
+        ``reduction="sum"`` the (weighted) sum, of::
 
-            -( log sigmoid(u_o . v) + sum_k log sigmoid(-u_k . v) )
-        """
+            -( log sigmoid(u_o . v) + sum_k [k != o] log sigmoid(-u_k . v) )
+
+        (a noise word equal to the true word is skipped, as in word2vec.c)."""
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"word2vec: reduction must be 'mean' or 'sum', got {reduction!r}")
         u = self.out_embed(words)  # u_o, u_k: (*S, 1+K, D)
-        scores = (u * v.reshape(*v.shape[:-1], 1, v.shape[-1])).sum(axis=-1)  # u . v: (*S, 1+K)
-        losses = -(scores * _sign(words.shape[-1] - 1, v.dtype, self.device)).log_sigmoid().sum(axis=-1)
-        if weight is None:
-            return losses.mean()
-        return (losses * weight).sum() / float(weight.sum())
+        scores = (u @ v.reshape(*v.shape, 1)).reshape(words.shape)  # u . v, a batched matrix product: (*S, 1+K)
+        keep = words != words[..., :1]  # noise words other than the true word, and the true word:
+        keep[..., 0] = True
+        terms = (scores * _sign(words.shape[-1] - 1, v.dtype, self.device)).log_sigmoid() * keep.astype(v.dtype)
+        losses = -terms.sum(axis=-1)
+        if weight is not None:
+            losses = losses * weight
+        total = losses.sum()
+        if reduction == "sum":
+            return total
+        return total / float(losses.size if weight is None else weight.sum())
 
 
 class CBOW(Word2Vec):
-    """Continuous bag of words: ``v_c`` is the mean of the context vectors, the true word the target."""
+    """Continuous bag of words: ``v_c`` is the mean of the context vectors (``cbow_mean=True``, the default
+    of word2vec.c and gensim) or their sum, and the true word is the target.
 
-    def forward(self, contexts: Any, targets: Any, negatives: Any, mask: Any = None) -> Tensor:
+    ``word2vec_grad=True`` makes backward give word2vec.c's update instead of the exact gradient: each
+    context word receives the whole error of ``v_c`` when ``v_c`` is the mean (word2vec.c adds ``neu1e``
+    to every context vector, not ``neu1e / count``), and the error divided by the count when ``v_c`` is
+    the sum (gensim's ``cbow_mean=0``). With ``reduction="sum"`` and SGD at rate ``alpha``, a step is then
+    word2vec.c's update of every example of the batch, all computed from the same parameters."""
+
+    def __init__(self, vocab_size: int, dim: int, rng: Any = None, cbow_mean: bool = True,
+                 word2vec_grad: bool = False):
+        super().__init__(vocab_size, dim, rng)
+        self.cbow_mean, self.word2vec_grad = cbow_mean, word2vec_grad
+
+    def forward(self, contexts: Any, targets: Any, negatives: Any, mask: Any = None, reduction: str = "mean") -> Tensor:
         """``contexts (B, C)``, ``targets (B,)``, ``negatives (B, K)`` int ids; ``mask (B, C)`` bool (a
-        dynamic window: False entries are left out of the mean). Returns the scalar mean loss."""
+        dynamic window: False entries are left out). Returns the scalar mean (or sum) loss."""
         device = self.device
         contexts = _ids(contexts, "contexts", 2, device)
         words = np.concatenate([_ids(targets, "targets", 1, "cpu")[:, None], _ids(negatives, "negatives", 2, "cpu")], 1)
         h = self.in_embed(contexts)  # v_w for each context word w: (B, C, D)
         if mask is None:
-            v = h.mean(axis=1)  # v_c: (B, D)
+            total, count = h.sum(axis=1), contexts.shape[1]  # sum_j v_j: (B, D)
         else:
             m = backend.to_device(np.asarray(mask, dtype=h.dtype), device)
-            v = (h * m[:, :, None]).sum(axis=1) / m.sum(axis=1, keepdims=True)
-        return self.negative_sampling_loss(v, backend.to_device(words, device))
+            total, count = (h * m[:, :, None]).sum(axis=1), m.sum(axis=1, keepdims=True)
+        value = 1 / count if self.cbow_mean else 1  # v_c = value * sum_j v_j
+        if not self.word2vec_grad:
+            v = total * value
+        else:  # forward: value * sum; backward: the context words get grad(v_c) * (1 or 1/count)
+            grad = 1 if self.cbow_mean else 1 / count
+            v = total * grad + (total * (value - grad)).detach()
+        return self.negative_sampling_loss(v, backend.to_device(words, device), reduction=reduction)
 
 
 class SkipGram(Word2Vec):
     """Skip-gram: ``v_c`` is the centre word's vector, and each context word is a true word of its own."""
 
-    def forward(self, centres: Any, contexts: Any, negatives: Any, mask: Any = None) -> Tensor:
+    def forward(self, centres: Any, contexts: Any, negatives: Any, mask: Any = None, reduction: str = "mean") -> Tensor:
         """``centres (B,)``, ``contexts (B, C)``, ``negatives (B, C, K)`` int ids (K noise words per
-        (centre, context) pair); ``mask (B, C)`` bool (pairs to count). Returns the mean loss over pairs."""
+        (centre, context) pair); ``mask (B, C)`` bool (pairs to count). Returns the mean (or sum) loss over
+        pairs; with ``reduction="sum"`` and SGD at rate ``alpha`` a step is word2vec.c's update."""
         device = self.device
         contexts = _ids(contexts, "contexts", 2, "cpu")
         words = np.concatenate([contexts[:, :, None], _ids(negatives, "negatives", 3, "cpu")], axis=2)
         v = self.in_embed(_ids(centres, "centres", 1, device))  # v_c: (B, D)
         v = v.reshape(v.shape[0], 1, self.dim)  # the same v_c for each of the C pairs: (B, 1, D)
         weight = None if mask is None else backend.to_device(np.asarray(mask, dtype=v.dtype), device)
-        return self.negative_sampling_loss(v, backend.to_device(words, device), weight)
+        return self.negative_sampling_loss(v, backend.to_device(words, device), weight, reduction)

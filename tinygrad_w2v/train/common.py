@@ -128,10 +128,10 @@ def fingerprint(*arrays: np.ndarray) -> str:
     """A short description of the training data for a checkpoint's config: the length of the first array
     and a SHA-256 over all of them, so a resume on other data is refused."""
     digest = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(a.tobytes())
+    for a in arrays:  # read in slices: an IdFile of any size is never held whole
+        digest.update(f"{np.dtype(a.dtype).str}{tuple(a.shape)}".encode())
+        for i in range(0, len(a), 1 << 22):
+            digest.update(np.ascontiguousarray(a[i : i + (1 << 22)]).tobytes())
     return f"{len(arrays[0])} tokens, sha256 {digest.hexdigest()[:16]}"
 
 
@@ -217,7 +217,7 @@ def progress(total: int, desc: str, unit: str = "step", initial: int = 0) -> tqd
 
 
 def plot_history(
-    history: dict[str, Sequence[float]],
+    history: dict[str, Sequence[float] | tuple[Sequence[float], Sequence[float]]],
     path: str | os.PathLike,
     title: str = "",
     xlabel: str = "step",
@@ -230,7 +230,8 @@ def plot_history(
     Without ``epochs`` a curve's points are at x = 1, 2, ...; with ``epochs``, each curve is spread over
     epochs 0..``epochs`` (point k of n at ``(k + 1) * epochs / n``: the end of the stretch it covers, so a
     per-epoch curve sits at 1, 2, ... and a per-step curve in between), each epoch's end is marked and the
-    x axis reads "epoch". The figure is drawn without pyplot, so a notebook's backend is left alone."""
+    x axis reads "epoch". A curve given as an ``(xs, ys)`` tuple is drawn at its own ``xs``. The figure is
+    drawn without pyplot, so a notebook's backend is left alone."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -240,8 +241,9 @@ def plot_history(
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for name, values in history.items():
+        xs, values = values if isinstance(values, tuple) else (None, values)
         if len(values):
-            x = np.arange(1, len(values) + 1) * (epochs / len(values) if epochs else 1)
+            x = np.arange(1, len(values) + 1) * (epochs / len(values) if epochs else 1) if xs is None else xs
             ax.plot(x, values, label=name, marker="o" if len(values) <= 30 else None, markersize=3)
     if epochs:
         for e in range(1, epochs + 1):
