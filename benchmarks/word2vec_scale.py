@@ -97,7 +97,7 @@ def child(which: str, path: Path, optimizer: str) -> dict:
 
 def main() -> None:
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="PTB dir (default: $TINYGRAD_W2V_DATA, else ../shared/data/ptb)")
+    parser.add_argument("--data", default=None, help="PTB dir (default: $TINYGRAD_W2V_DATA)")
     parser.add_argument("--tokens", type=sizes, default="5000000,20000000", help="corpus sizes, comma-separated")
     parser.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     parser.add_argument("--no-gensim", action="store_true")

@@ -116,7 +116,7 @@ SETTINGS = {"demo": {}, "sgd": {"optimizer": "sgd", "sample": 0.0, "batch_size":
 
 def main() -> None:
     parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="PTB dir (default: $TINYGRAD_W2V_DATA, else ../shared/data/ptb)")
+    parser.add_argument("--data", default=None, help="PTB dir (default: $TINYGRAD_W2V_DATA)")
     parser.add_argument("--max-tokens", type=cli.integer(11), default=300_000)
     parser.add_argument("--settings", type=cli.names(("demo", "sgd")), default="demo,sgd")
     parser.add_argument("--batch-size", type=cli.integer(1), default=None, help="instead of each setting's batch")
