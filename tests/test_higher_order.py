@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_function import Cube  # a Function with backward and jvp written in Tensor ops
 
 from tinygrad_w2v import Function, RowSparse, Tensor, func, gather, grad, record
 from tinygrad_w2v.nn import Embedding
@@ -211,23 +212,6 @@ def test_hessians_of_the_losses_this_project_trains_match_torch(loss: str) -> No
 
 
 # ----- Function in every mode, and the testing kit ----------------------------------------------------------
-class Cube(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.data**3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * 3 * x**2  # Tensor ops: differentiable again
-
-    @staticmethod
-    def jvp(ctx, t):
-        (x,) = ctx.saved_tensors
-        return t * 3 * x**2
-
-
 class CubeFlatBackward(Cube):
     @staticmethod
     def backward(ctx, g):
