@@ -70,9 +70,9 @@ class Node:
     activation alive, while pictures and listings still work. Leaves stay themselves.
     """
 
+    # scope, attrs, out_name and grad_norm are for pictures (grad_norm is set only under viz.track_grad_norms)
     __slots__ = ("op", "inputs", "backward", "out", "tangents", "seq", "out_shape", "out_dtype", "retained",
-                 "out_name", "__weakref__")
-    __slots__ += ("scope", "attrs", "grad_norm")  # for pictures; grad_norm is set only under viz.track_grad_norms
+                 "scope", "attrs", "out_name", "grad_norm", "__weakref__")
 
     def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any, attrs: dict | None = None):
         self.op = op
