@@ -53,13 +53,6 @@ def set_tangent(t: Tensor, level: int, value: Tensor | None) -> None:
     t._tangents[level] = value
 
 
-def _recorded(tensors: Any) -> bool:
-    for t in tensors:
-        if t is not None and t.requires_grad:
-            return True
-    return False
-
-
 def _all_none(items: list[Any]) -> bool:
     for item in items:
         if item is not None:
@@ -86,19 +79,27 @@ def push(
     ``jvp(tangents, out, *inputs)`` with one tangent (or None) per input. A tangent that the rule left in a
     broadcastable shape (``t_a`` of ``a + b`` with ``a`` smaller) gets ``out``'s shape (``broadcast``)."""
     active = _state.levels
-    if len(active) == 1 and not (_state.grad_enabled and _recorded(inputs)):  # the fast path: plain arrays
-        level = active[0]
-        tangents = [None if t._tangents is None else t._tangents.get(level) for t in inputs]
-        if _all_none(tangents):
+    if len(active) == 1:  # the fast path, on plain arrays, unless something must be recorded
+        level, record = active[0], _state.grad_enabled
+        tangents, values, found = [], [], False
+        for t in inputs:
+            tg = None if t._tangents is None else t._tangents.get(level)
+            if record and (t.requires_grad or tg is not None and tg.requires_grad):
+                break
+            found = found or tg is not None
+            tangents.append(None if tg is None else tg._data)
+            values.append(t._data)
+        else:
+            if not found:
+                return
+            if jvp is None:
+                raise _no_rule(op)
+            array = jvp(tangents, out._data, *values)
+            if array is not None:
+                if array.shape != out._data.shape:
+                    array = broadcast(array, out._data.shape)
+                out._tangents = {level: wrap(array)}
             return
-        if jvp is None:
-            raise _no_rule(op)
-        array = jvp([None if tg is None else tg._data for tg in tangents], out._data, *[t._data for t in inputs])
-        if array is not None:
-            if array.shape != out._data.shape:
-                array = broadcast(array, out._data.shape)
-            out._tangents = {level: wrap(array)}
-        return
     for depth, level in enumerate(active):
         tangents = [None if t._tangents is None else t._tangents.get(level) for t in inputs]
         if _all_none(tangents):
