@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from .tape import enable_grad, replay
@@ -42,7 +43,7 @@ def grad(
             raise RuntimeError(f"grad: output {k} does not require grad and has no grad_fn")
         roots.append((out, out._upstream(g, "grad")))
     retain = create_graph if retain_graph is None else retain_graph
-    with enable_grad() if create_graph else _nothing():
+    with enable_grad() if create_graph else nullcontext():
         found = replay(roots, retain, create_graph, inputs, Tensor._wrap)
     result: list[Tensor | None] = []
     for k, (t, g) in enumerate(zip(inputs, found)):
@@ -59,10 +60,3 @@ def grad(
 def _dense(g: Any) -> Any:
     return g.to_dense() if hasattr(g, "to_dense") else g
 
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
