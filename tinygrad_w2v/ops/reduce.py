@@ -16,8 +16,8 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from .base import broadcast as _broadcast
-from .base import either, keepdims_shape, normalize_axes, result
-from .elementwise import _select, cast
+from .base import keepdims_shape, normalize_axes, result
+from .elementwise import _cast, _select
 
 Axis = int | tuple[int, ...] | None
 
@@ -51,13 +51,6 @@ def sum(
                   lambda ts, out, a: ts[0].sum(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
 
 
-def _cast_array(x: Any, dtype: Any) -> Any:
-    return x.astype(dtype)
-
-
-_cast = either(cast, _cast_array)
-
-
 def _divide(g: Any, count: int) -> Any:
     """``g / count``; in half precision through float32 (a count above 65,504 is inf in float16, which
     would make the gradient 0), rounded once, as PyTorch does."""
@@ -86,18 +79,21 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     axes = normalize_axes(op, axis, a.ndim)
     if a.size == 0:
         raise ValueError(f"{op}: cannot reduce a tensor of shape {a.shape} with no elements")
-    xp = backend.xp_of(a._data)
-    kshape = keepdims_shape(a.shape, axes)
-    top = getattr(a._data, op)(axis=axes, keepdims=True)
+    data, kshape = a._data, keepdims_shape(a.shape, axes)
+    top = getattr(data, op)(axis=axes, keepdims=True)
     out = top if keepdims else top.reshape(_reduced(a.shape, axes))
-    hit = a._data == top
-    if a.dtype.kind == "f":
-        nan = xp.isnan(top)
-        if nan.any():
-            hit |= nan & xp.isnan(a._data)
-    share = hit / hit.sum(axis=axes, keepdims=True)  # 1/k on each of k tied extremes, 0 elsewhere
-    return result(op, out, (a,), lambda g, out, a: (g.reshape(kshape) * share,),
-                  lambda ts, out, a: (ts[0] * share).sum(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
+
+    def share() -> Any:  # 1/k on each of k tied extremes, 0 elsewhere: built only when a rule runs
+        xp = backend.xp_of(data)
+        hit = data == top
+        if data.dtype.kind == "f":
+            nan = xp.isnan(top)
+            if nan.any():
+                hit |= nan & xp.isnan(data)
+        return (hit / hit.sum(axis=axes, keepdims=True)).astype(data.dtype, copy=False)
+
+    return result(op, out, (a,), lambda g, out, a: (g.reshape(kshape) * share(),),
+                  lambda ts, out, a: (ts[0] * share()).sum(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
 
 
 def max(
