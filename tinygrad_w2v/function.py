@@ -106,13 +106,12 @@ class Function:
             return tuple(_keep(op, k, grads[k], isinstance(g, Tensor)) for k in positions)
 
         def jvp(tangents: tuple[Any, ...], out: Any, *inputs: Any) -> Any:
-            if cls.jvp is Function.jvp:
-                raise RuntimeError(f"op '{op}' has no forward-mode rule: define a static jvp(ctx, *tangents)")
             given = iter(tangents)
             full = [_as_tensor(next(given)) if k in positions else None for k in range(len(args))]
             return _keep(op, 0, cls.jvp(ctx, *full), isinstance(out, Tensor))
 
-        return result(op, data, tuple(args[k] for k in positions), vjp, jvp)
+        has_jvp = cls.jvp is not Function.jvp  # without one, forward mode names the op (dual.push)
+        return result(op, data, tuple(args[k] for k in positions), vjp, jvp if has_jvp else None)
 
 
 def _as_tensor(t: Any) -> Tensor | None:

@@ -9,6 +9,7 @@ themselves, attached to the class in one visible place, ``tinygrad_w2v/ops/__ini
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -199,11 +200,8 @@ class Tensor:
             )
         upstream = self._upstream(grad, "backward")
         retain = create_graph if retain_graph is None else retain_graph
-        if create_graph:
-            with tape.enable_grad():
-                tape.replay([(self, upstream)], retain, True, None, Tensor._wrap)
-        else:
-            tape.replay([(self, upstream)], retain)
+        with tape.enable_grad() if create_graph else nullcontext():
+            tape.replay([(self, upstream)], retain, create_graph, None, Tensor._wrap)
 
     def _upstream(self, grad: Any, who: str) -> Any:
         """The gradient fed to this tensor as an output: ones for one element, else ``grad`` checked and cast

@@ -16,13 +16,17 @@ from ..tensor import Tensor
 from .base import add_tangents, either, lift, result, same_device
 
 
+def _own_copy(array: Any, device: str) -> Any:
+    """``array`` on ``device``, never the caller's own array: the backward must see the indices the forward
+    saw, whatever the caller does with its buffer later (one copy, or none when moving made a new array)."""
+    moved = backend.to_device(array, device) if backend.device_of(array) != device else array
+    moved = backend.array_module(device).asarray(moved)
+    return moved.copy() if moved is array else moved
+
+
 def _index_array(op: str, index: Any, x: Tensor, axis: int) -> Any:
     """``index`` as an integer array on ``x``'s device with every entry in ``[-n, n)`` for ``n = x.shape[axis]``."""
-    given = index._data if isinstance(index, Tensor) else index
-    idx = backend.to_device(given, x.device) if backend.device_of(given) != x.device else given
-    idx = backend.xp_of(x._data).asarray(idx)
-    if idx is given:  # the backward must see the indices the forward saw, whatever the caller does later
-        idx = idx.copy()
+    idx = _own_copy(index._data if isinstance(index, Tensor) else index, x.device)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must be an integer array, got dtype {idx.dtype} with shape {idx.shape}")
     n = x.shape[axis]
@@ -160,7 +164,7 @@ def getitem(x: Tensor, key: Any) -> Tensor:
     parts = key if isinstance(key, tuple) else (key,)
     parts = tuple(p._data if isinstance(p, Tensor) else p for p in parts)
     # Index arrays are copied (moved to the GPU for a GPU tensor): the backward must see what the forward saw.
-    parts = tuple(backend.to_device(p, x.device).copy() if hasattr(p, "shape") else p for p in parts)
+    parts = tuple(_own_copy(p, x.device) if hasattr(p, "shape") else p for p in parts)
     key = parts if isinstance(key, tuple) else parts[0]
     try:
         out = x._data[key]
