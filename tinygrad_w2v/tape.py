@@ -210,10 +210,15 @@ def watch_backward(hook: Callable[[Node, Any], None]) -> Iterator[None]:
 
 
 def graph_nodes(root: Tensor) -> list[Node]:
-    """The nodes that ``root`` depends on, in execution order (iterative depth-first search)."""
+    """The nodes that ``root`` depends on, in execution order."""
+    return nodes_before([root.grad_fn] if root.grad_fn is not None else [])
+
+
+def nodes_before(roots: list[Node]) -> list[Node]:
+    """``roots`` and every node they depend on, in execution order (iterative depth-first search)."""
     seen: set[int] = set()
     nodes: list[Node] = []
-    stack = [root.grad_fn] if root.grad_fn is not None else []
+    stack = list(roots)
     while stack:
         node = stack.pop()
         if id(node) in seen:
@@ -330,16 +335,8 @@ def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
 def _leading_to(targets: dict[int, Any], roots: list[Node]) -> set[Node]:
     """The nodes from which some target (a leaf by ``id``, or a node) can be reached: the only ones
     ``grad`` needs to replay."""
-    nodes, seen, stack = [], set(), list(roots)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        nodes.append(node)
-        stack.extend(t.grad_fn for t in node.inputs if t.grad_fn is not None)
     useful: set[Node] = set()
-    for node in sorted(nodes, key=_seq):  # inputs were made before (smaller numbers): one pass suffices
+    for node in nodes_before(roots):  # inputs were made before (smaller numbers): one pass suffices
         for t in node.inputs:
             parent = t.grad_fn
             if (parent is None and id(t) in targets) or parent in useful or (parent is not None and parent in targets):
