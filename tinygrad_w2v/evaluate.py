@@ -64,6 +64,14 @@ def _data_lines(path: Path) -> list[tuple[int, str]]:
             and not line.lstrip().startswith("#")]
 
 
+class DuplicateWord(ValueError):
+    """A word given twice to ``KeyedVectors``: at row ``first`` and again at row ``row``."""
+
+    def __init__(self, word: str, first: int, row: int):
+        super().__init__(f"KeyedVectors: the word {word!r} appears twice (rows {first} and {row})")
+        self.word, self.first, self.row = word, first, row
+
+
 class KeyedVectors:
     """``words`` (N,) and their ``vectors`` (N, D): lookup, nearest words, analogies, evaluation, files."""
 
@@ -75,7 +83,7 @@ class KeyedVectors:
         self.index = {}
         for i, w in enumerate(self.words):
             if self.index.setdefault(w, i) != i:
-                raise ValueError(f"KeyedVectors: the word {w!r} appears twice (rows {self.index[w]} and {i})")
+                raise DuplicateWord(w, self.index[w], i)
         self.vectors = vectors
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = vectors / np.maximum(norms, 1e-12)  # rows of length 1 (a zero row stays zero)
@@ -222,15 +230,15 @@ class KeyedVectors:
             except ValueError:
                 raise ValueError(f"{path}, line {i + 2}: a vector entry is not a number") from None
             words.append(parts[0])
-        seen: dict[str, int] = {}
-        for i, w in enumerate(words):
-            if seen.setdefault(w, i) != i:
-                raise ValueError(f"{path}, line {i + 2}: the word {w!r} appears again (first on line {seen[w] + 2})")
         bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
         if bad.size:
             warnings.warn(f"{path}: {bad.size} vectors hold NaN or infinite values (first on line {bad[0] + 2})",
                           stacklevel=2)
-        return cls(words, vectors)
+        try:
+            return cls(words, vectors)
+        except DuplicateWord as e:  # rows to file lines: the header is line 1
+            raise ValueError(f"{path}, line {e.row + 2}: the word {e.word!r} appears again "
+                             f"(first on line {e.first + 2})") from None
 
     def save_npz(self, path: str | os.PathLike) -> Path:
         """``words`` and ``vectors`` in one ``.npz`` (no pickle), atomically."""

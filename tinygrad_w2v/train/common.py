@@ -34,10 +34,10 @@ def save_checkpoint(path: str | os.PathLike, model: Module, optimizer: Optimizer
 
     ``extra`` values may be numbers, arrays, or JSON-able dicts/lists (stored as JSON text)."""
     arrays: dict[str, Any] = {f"model/{k}": v for k, v in model.state_dict().items()}
-    for name, value in arrays.items():
-        if not np.isfinite(value).all():
-            raise FloatingPointError(f"training diverged: the weight '{name}' holds NaN or infinite values; "
-                                     f"{path} was not written")
+    name = _first_nonfinite(arrays)
+    if name is not None:
+        raise FloatingPointError(f"training diverged: the weight '{name}' holds NaN or infinite values; "
+                                 f"{path} was not written")
     if optimizer is not None:
         arrays.update({f"optim/{k}": v for k, v in optimizer.state_dict().items()})
     for key, value in extra.items():
@@ -97,11 +97,19 @@ class _Extras(dict):
                          "trainer")
 
 
-def _check_finite(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+def _first_nonfinite(arrays: dict[str, Any]) -> str | None:
+    """The name of the first floating array holding NaN or an infinity, or None."""
     for name, value in arrays.items():
         value = np.asarray(value)
         if value.dtype.kind == "f" and not np.isfinite(value).all():
-            raise ValueError(f"checkpoint {path}: '{name}' holds NaN or infinite values; refusing to use it")
+            return name
+    return None
+
+
+def _check_finite(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    name = _first_nonfinite(arrays)
+    if name is not None:
+        raise ValueError(f"checkpoint {path}: '{name}' holds NaN or infinite values; refusing to use it")
 
 
 def check_same_run(

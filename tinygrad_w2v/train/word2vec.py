@@ -316,7 +316,9 @@ def train_word2vec(
     if len(ids) == 0:
         raise ValueError("train_word2vec: no ids to train on")
     checkpoint = None if checkpoint is None else Path(checkpoint)
-    stored = {k: v for k, v in asdict(config).items() if k != "device"} | {"data": fingerprint(ids, counts)}
+    stored = None  # the config a checkpoint holds; hashing the ids only when a checkpoint is written or read
+    if checkpoint is not None or resume is not None:
+        stored = {k: v for k, v in asdict(config).items() if k != "device"} | {"data": fingerprint(ids, counts)}
     model = make_model(config, len(counts))
     opt = SGD(model.parameters(), config.lr) if config.optimizer == "sgd" else Adam(model.parameters(), config.lr)
     bounds = chunk_bounds(ids, config.chunk)
