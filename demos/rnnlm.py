@@ -38,25 +38,28 @@ DEFAULTS = PRESETS["book"] | {"epochs": 1}  # without a preset: the book's model
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = cli.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", choices=sorted(PRESETS), help="the book's settings (flags given override them)")
-    p.add_argument("--cell", choices=["rnn", "lstm"])
-    p.add_argument("--layers", type=cli.integer(1))
-    p.add_argument("--embed", type=cli.integer(1), help="embedding size")
-    p.add_argument("--hidden", type=cli.integer(1), help="hidden state size")
-    p.add_argument("--batch-size", type=cli.integer(1), help="parallel streams")
-    p.add_argument("--bptt", type=cli.integer(1), help="steps per truncated-BPTT window")
-    p.add_argument("--lr", type=cli.number(0, low_open=True), help="learning rate")
-    p.add_argument("--optimizer", choices=["sgd", "adam"])
-    p.add_argument("--clip", type=cli.number(0, low_open=True, none=True), default=argparse.SUPPRESS,
-                   help="global gradient-norm limit, or 'none' (default: the preset's)")
-    p.add_argument("--dropout", type=cli.number(0, 1, high_open=True), help="drop probability")
+    # flags left out take the preset's value (the book's model for one epoch without --preset)
+    preset = p.add_argument_group("model and training (default: the preset's value)",
+                                  argument_default=argparse.SUPPRESS)
+    preset.add_argument("--cell", choices=["rnn", "lstm"])
+    preset.add_argument("--layers", type=cli.integer(1))
+    preset.add_argument("--embed", type=cli.integer(1), help="embedding size")
+    preset.add_argument("--hidden", type=cli.integer(1), help="hidden state size")
+    preset.add_argument("--batch-size", type=cli.integer(1), help="parallel streams")
+    preset.add_argument("--bptt", type=cli.integer(1), help="steps per truncated-BPTT window")
+    preset.add_argument("--lr", type=cli.number(0, low_open=True), help="learning rate")
+    preset.add_argument("--optimizer", choices=["sgd", "adam"])
+    preset.add_argument("--clip", type=cli.number(0, low_open=True, none=True),
+                        help="global gradient-norm limit, or 'none'")
+    preset.add_argument("--dropout", type=cli.number(0, 1, high_open=True), help="drop probability")
     p.add_argument("--tie-weights", action="store_true", default=None, help="output matrix = embedding matrix")
-    p.add_argument("--epochs", type=cli.integer(1))
-    p.add_argument("--max-tokens", type=cli.integer(2), help="train on the first N tokens only (no valid/test "
-                   "evaluation)")
+    preset.add_argument("--epochs", type=cli.integer(1))
+    preset.add_argument("--max-tokens", type=cli.integer(2),
+                        help="train on the first N tokens only (no valid/test evaluation)")
     p.add_argument("--data", help="PTB directory or a text file (default: $TINYGRAD_W2V_DATA, else the cache)")
     p.add_argument("--seed", type=cli.SEED, default=0)
     p.add_argument("--device", type=cli.device, default="cpu", help="cpu or cuda")
-    p.add_argument("--generate", type=cli.integer(0), help="sample N words after training")
+    preset.add_argument("--generate", type=cli.integer(0), help="sample N words after training")
     p.add_argument("--temperature", type=cli.number(0), default=1.0,
                    help="sampling temperature for --generate (0: always the likeliest word)")
     p.add_argument("--init", choices=["book", "torch"], default="book", help="weight initialisation")
@@ -69,9 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-checkpoint", action="store_true", help="do not write checkpoints")
     p.add_argument("--no-plot", action="store_true", help="do not write the perplexity plot")
     args = p.parse_args(argv)
-    for key, value in PRESETS.get(args.preset, DEFAULTS).items():
-        given = hasattr(args, key) if key == "clip" else getattr(args, key) is not None  # --clip none is given
-        if not given:
+    for key, value in PRESETS.get(args.preset, DEFAULTS).items():  # the preset fills the flags not given
+        if not hasattr(args, key):
             setattr(args, key, value)
     args.tie_weights = bool(args.tie_weights)
     if args.tie_weights and args.embed != args.hidden:
