@@ -25,6 +25,7 @@ import numpy as np
 from . import autograd, backend
 from .dual import dual_level, set_tangent, tangent
 from .ops import identity, reshape, stack
+from .ops.base import zeros
 from .tape import _state
 from .tensor import Tensor
 
@@ -70,7 +71,7 @@ def _split_aux(out: Any, has_aux: bool, who: str) -> tuple[Tensor, Any]:
 
 
 def _zeros_like(x: Tensor) -> Tensor:
-    return Tensor._wrap(backend.xp_of(x._data).zeros_like(x._data))
+    return zeros(x.shape, x)
 
 
 def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
@@ -155,6 +156,18 @@ def jvp(
     return (out, t_out, aux) if has_aux else (out, t_out)
 
 
+def partial_over(f: Callable[..., Any], args: Sequence[Any], nums: Sequence[int]) -> Callable[..., Any]:
+    """``f`` as a function of the arguments at positions ``nums`` only, the others fixed to ``args``."""
+
+    def partial(*xs: Any) -> Any:
+        full = list(args)
+        for k, x in zip(nums, xs):
+            full[k] = x
+        return f(*full)
+
+    return partial
+
+
 def _basis(x: Tensor, j: int) -> Tensor:
     """The j-th standard basis tensor of ``x``'s shape and dtype."""
     e = backend.xp_of(x._data).zeros(x.size, dtype=x.dtype)
@@ -168,15 +181,8 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
 
     def wrapper(*args: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacrev")
-        args = list(args)
-
-        def partial(*xs: Tensor) -> Tensor:
-            for k, x in zip(nums, xs):
-                args[k] = x
-            return f(*args)
-
         primals = [_tensor(args[k]) for k in nums]
-        out, vjp_fn = vjp(partial, *primals)
+        out, vjp_fn = vjp(partial_over(f, args, nums), *primals)
         rows = [vjp_fn(_basis(out, i)) for i in range(out.size)]
         jacs = tuple(
             reshape(stack([row[n] for row in rows]), out.shape + x.shape) if rows else _empty(out, x)
@@ -193,13 +199,8 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
 
     def wrapper(*args: Any) -> Any:
         nums = _argnums(argnums, len(args), "jacfwd")
-        args = list(args)
         primals = [_tensor(args[k]) for k in nums]
-
-        def partial(*xs: Tensor) -> Tensor:
-            for k, x in zip(nums, xs):
-                args[k] = x
-            return f(*args)
+        partial = partial_over(f, args, nums)
 
         jacs = []
         for n, x in enumerate(primals):

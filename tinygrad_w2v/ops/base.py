@@ -87,6 +87,11 @@ def result(
     return out
 
 
+def zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A constant tensor of zeros of ``shape`` with ``like``'s dtype and device."""
+    return Tensor._wrap(backend.xp_of(like._data).zeros(shape, dtype=like.dtype))
+
+
 def either(tensor_op: Callable, array_op: Callable) -> Callable:
     """One function for the rules: ``tensor_op`` (recorded) when an argument is a Tensor, else ``array_op``."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from .. import backend
 from ..sparse import RowSparse
 from ..tensor import Tensor
-from .base import add_tangents, either, lift, result, same_device
+from .base import add_tangents, either, lift, result, same_device, zeros
 
 
 def _own_copy(array: Any, device: str) -> Any:
@@ -97,15 +97,11 @@ def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
 
     def vjp(g, out, x):
         if isinstance(g, Tensor):  # recorded (create_graph): a dense scatter-add, differentiable again
-            return (scatter_add(_zeros(shape, g), idx, g, axis),)
+            return (scatter_add(zeros(shape, g), idx, g, axis),)
         return (_row_sparse(shape, idx, g) if sparse else _scatter_rows(shape, axis, idx, g),)
 
     return result("gather", out, (x,), vjp, lambda ts, out, x: _take(ts[0], idx, axis),
                   {"axis": axis, "index_shape": idx.shape})
-
-
-def _zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
-    return Tensor._wrap(backend.xp_of(like._data).zeros(shape, dtype=like.dtype))
 
 
 def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
@@ -142,7 +138,7 @@ def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
         tx, tsrc = ts
         if tsrc is None:
             return tx
-        spread = scatter_add(_zeros(shape, tsrc), idx, tsrc, axis) if isinstance(tsrc, Tensor) else \
+        spread = scatter_add(zeros(shape, tsrc), idx, tsrc, axis) if isinstance(tsrc, Tensor) else \
             _scatter_rows(shape, axis, idx, tsrc)
         return add_tangents(tx, spread)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import backend
 from ..tensor import Tensor
-from .base import either, either_seq, lift, result, same_device
+from .base import either, either_seq, lift, result, same_device, zeros
 from .index import _index_add
 
 
@@ -134,7 +134,7 @@ def _zeros_like_array(x):
     return backend.xp_of(x).zeros_like(x)
 
 
-_zeros_like = either(lambda x: Tensor._wrap(_zeros_like_array(x._data)), _zeros_like_array)
+_zeros_like = either(lambda x: zeros(x.shape, x), _zeros_like_array)
 _concatenate = either_seq(concatenate, lambda xs, axis: backend.xp_of(xs[0]).concatenate(xs, axis=axis))
 _stack = either_seq(stack, lambda xs, axis: backend.xp_of(xs[0]).stack(xs, axis=axis))
 

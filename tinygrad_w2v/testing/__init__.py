@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import grad
-from ..func import jvp
+from ..func import jvp, partial_over
 from ..sparse import RowSparse
 from ..tensor import Tensor
 
@@ -169,14 +169,7 @@ def jvpcheck(
     args, checked = _float64_args(inputs)
     rng = np.random.default_rng(seed + 2)
     v = [rng.standard_normal(t.shape) for t in checked]
-    positions = [k for k, a in enumerate(args) if any(a is t for t in checked)]
-
-    def at(*xs: Tensor) -> Tensor:
-        full = list(args)
-        for k, x in zip(positions, xs):
-            full[k] = x
-        return fn(*full)
-
+    at = partial_over(fn, args, [k for k, a in enumerate(args) if any(a is t for t in checked)])
     xs = [Tensor(t._data, requires_grad=True) for t in checked]
     y = at(*xs)  # reverse mode, for the adjoint identity (and the op's name)
     op = _op_name(fn, y)
