@@ -13,14 +13,12 @@ from __future__ import annotations
 
 # isort: off
 import _common  # noqa: F401  (first: one thread before NumPy loads)
-import tempfile
 import time
 from pathlib import Path
 
-from word2vec_throughput import data_dir
+from word2vec_throughput import ptb_train_ids
 
 from tinygrad_w2v import cli
-from tinygrad_w2v.data.corpus_file import build_vocab, encode_file
 from tinygrad_w2v.evaluate import KeyedVectors
 from tinygrad_w2v.train.word2vec import Word2VecConfig, train_word2vec
 
@@ -49,10 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=cli.integer(0, 2**32 - 2), default=0, help="seed of ours and of gensim")
     parser.add_argument("--no-gensim", action="store_true", help="train only ours")
     args = parser.parse_args()
-    train_file = data_dir(args.data) / "ptb.train.txt"
-    vocab = build_vocab(train_file, min_count=5, show_progress=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        ids = encode_file(train_file, vocab, Path(tmp) / "ptb.ids", show_progress=False)[:]
+    train_file, vocab, ids = ptb_train_ids(args.data)
     for model in args.models:
         config = Word2VecConfig(model=model, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                                 lr=args.lr, seed=args.seed)

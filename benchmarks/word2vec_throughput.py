@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tinygrad_w2v import cli
-from tinygrad_w2v.data import SEP, UnigramSampler, resolve_data_dir
+from tinygrad_w2v.data import SEP, UnigramSampler, Vocab, resolve_data_dir
 from tinygrad_w2v.data.corpus_file import build_vocab, chunk_bounds, encode_file
 from tinygrad_w2v.train.word2vec import Word2VecConfig, batch_loss, epoch_batches, train_word2vec
 
@@ -36,6 +36,15 @@ def data_dir(given: str | None) -> Path:
     if given is not None or os.environ.get("TINYGRAD_W2V_DATA"):
         return resolve_data_dir(given)
     return Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
+
+
+def ptb_train_ids(given: str | None, max_tokens: int | None = None) -> tuple[Path, Vocab, np.ndarray]:
+    """PTB's training file, its vocabulary (min count 5, as the demo) and its ids, as the trainer reads them."""
+    train_file = data_dir(given) / "ptb.train.txt"
+    vocab = build_vocab(train_file, min_count=5, show_progress=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        ids = encode_file(train_file, vocab, Path(tmp) / "ptb.ids", max_tokens=max_tokens, show_progress=False)[:]
+    return train_file, vocab, ids
 
 
 def ours(ids, counts, config: Word2VecConfig) -> float:
@@ -123,10 +132,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=cli.integer(1), default=2)
     parser.add_argument("--models", type=cli.names(("cbow", "skipgram")), default="cbow,skipgram")
     args = parser.parse_args()
-    train_file = data_dir(args.data) / "ptb.train.txt"
-    vocab = build_vocab(train_file, min_count=5, show_progress=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        ids = encode_file(train_file, vocab, Path(tmp) / "ptb.ids", max_tokens=args.max_tokens, show_progress=False)[:]
+    train_file, vocab, ids = ptb_train_ids(args.data, args.max_tokens)
     counts = vocab.counts
     sentences = [s for s in (vocab.decode(x[x != SEP]) for x in np.split(ids, np.flatnonzero(ids == SEP))) if s]
     torch = import_torch()
