@@ -63,7 +63,7 @@ def test_record_lists_one_node_per_op_in_execution_order() -> None:
     # each node is exactly the grad_fn of the tensor it produced, and points at the real input tensors
     assert [h.grad_fn, z.grad_fn, a.grad_fn, loss.grad_fn] == list(tape)
     assert tape[0].inputs[0] is x and tape[0].inputs[1] is W
-    assert tape[1].inputs[0] is h and tape[1].inputs[1] is b
+    assert tape[1].inputs[0] is h.grad_fn and tape[1].inputs[1] is b  # a result by its node, a leaf itself
 
 
 def test_ops_without_an_input_that_requires_grad_record_nothing() -> None:
@@ -219,7 +219,7 @@ def test_backward_releases_what_the_nodes_saved() -> None:
     loss = (x.relu() * 2.0).log_softmax(axis=-1).max()
     nodes = graph_nodes(loss)
     # arrays the closures saved that no tensor holds (relu's mask, log_softmax's exp and sum, max's top, ...)
-    arrays = [t.data for n in nodes for t in n.inputs] + [loss.data]
+    arrays = [t._data for n in nodes for t in n.inputs] + [loss.data]  # a node stands for its output
     held = {id(a) for a in arrays} | {id(a.base) for a in arrays if a.base is not None}  # views keep bases
     saved = [
         weakref.ref(c.cell_contents)

@@ -47,6 +47,39 @@ def test_rebinding_data_after_the_forward_raises_at_backward() -> None:
         y.backward()
 
 
+def test_in_place_change_of_a_result_after_an_op_used_it_raises_at_backward() -> None:
+    x, W = _xw()
+    h = x @ W
+    y = (h * h).sum()
+    h.data *= 2
+    with pytest.raises(RuntimeError, match=f"{MODIFIED} modified in place.*'mul'"):
+        y.backward()
+
+
+def test_rebinding_a_result_keeps_what_earlier_ops_saw_and_later_ops_see_the_new_values() -> None:
+    x, W = _xw()
+    h = x @ W
+    old = h.data.copy()
+    y1 = (h * h).sum()
+    new = np.full(h.shape, 3.0)
+    h.data = new
+    b = Tensor(np.full((2, 3), 0.5), requires_grad=True)
+    y2 = (h * b).sum()
+    assert y2.item() == pytest.approx(new.sum() * 0.5)
+    (y1 + y2).backward()
+    # y1 = sum(h_old^2), y2 = sum(h_new * b); the gradient of both reaches W through the matmul that made h
+    np.testing.assert_allclose(W.grad, x.data.T @ (2 * old + b.data))
+    np.testing.assert_allclose(b.grad, new)
+
+
+def test_a_result_used_again_after_its_graph_was_released_raises_naming_retain_graph() -> None:
+    x = Tensor(np.ones(3), requires_grad=True)
+    h = x.exp()
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="second time.*'exp'.*retain_graph"):
+        (h * x).sum().backward()
+
+
 def test_reading_data_between_forward_and_backward_is_fine() -> None:
     x, W = _xw()
     W0 = W.data.copy()

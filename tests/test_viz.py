@@ -24,11 +24,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def small_loss() -> tuple[Tensor, Tensor, Tensor]:
+    loss, w, x, _ = small_loss_and_logits()
+    return loss, w, x
+
+
+def small_loss_and_logits() -> tuple[Tensor, Tensor, Tensor, Tensor]:
     w = Tensor(np.array([[1.0, -2.0], [0.5, 3.0]]), requires_grad=True, name="w")
     x = Tensor(np.array([0.3, -0.7]), name="x")
-    loss = (x @ w).log_softmax().sum()
+    logits = x @ w
+    loss = logits.log_softmax().sum()
     loss.name = "loss"
-    return loss, w, x
+    return loss, w, x, logits
 
 
 def labels(src: str) -> dict[str, str]:
@@ -75,9 +81,8 @@ def test_compact_style_one_element_per_op_boxes_only_for_leaves_and_named_result
 
 
 def test_show_grads_puts_the_gradient_norm_of_every_result_on_its_node() -> None:
-    loss, w, x = small_loss()
-    logits = loss.grad_fn.inputs[0].grad_fn.inputs[0]  # x @ w, to compare with its retained gradient
-    logits.retain_grad()
+    loss, w, x, logits = small_loss_and_logits()
+    logits.retain_grad()  # to compare with the norm drawn on the matmul
     with track_grad_norms():
         loss.backward()
     elements = labels(draw_graph(loss, show_grads=True).source)
@@ -89,11 +94,10 @@ def test_show_grads_puts_the_gradient_norm_of_every_result_on_its_node() -> None
 
 
 def test_names_of_results_survive_the_release_of_the_graph() -> None:
-    loss, w, x = small_loss()
-    logits = loss.grad_fn.inputs[0].grad_fn.inputs[0]
+    loss, w, x, logits = small_loss_and_logits()
     logits.name = "logits"
     before = wengert_list(loss)
-    loss.backward()  # releases the nodes: inputs made by ops are now their nodes
+    loss.backward()  # releases the nodes: their arrays go, their names stay
     assert wengert_list(loss) == before and before.startswith("logits = matmul(x, w)")
     assert 'label="logits\n(2,)"' in draw_graph(loss).source
 

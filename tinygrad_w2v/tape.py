@@ -58,33 +58,38 @@ _state = _ThreadState()
 class Node:
     """One recorded op: ``out = op(*inputs)`` and how to send ``out``'s gradient back to ``inputs``.
 
+    ``inputs`` are the node's parents: for an input made by an op, that op's node; for a leaf, the leaf
+    tensor. A node holds its output's array (``_data``), not its output tensor, so a node stands in for
+    its output wherever a consumer needs it: it answers what a tensor is asked during a replay or for a
+    picture (``_data``, ``shape``, ``dtype``, ``name``, ``grad_fn``...). An intermediate tensor the user
+    dropped is freed at once; only the arrays the backward will need stay alive, in the nodes.
     ``backward(g, out, *inputs)`` is the op's vector-Jacobian product rule: it returns one gradient (or
     None) per input, computed from the upstream gradient, the output and the inputs, which the replay
-    passes as arrays or, to record the backward itself (``create_graph``), as tensors.
-    A node holds its output's array, not its output tensor (that would be a reference cycle); it keeps
-    the output's shape and dtype for printing, and a tensor that asked to ``retain_grad`` registers
-    itself in ``retained``.
-    A backward pass without ``retain_graph`` releases the node: the rule, the output array (and every array
-    the rule's closure saved) are dropped, and each input made by an op is replaced by that op's node,
-    which answers for it (shape, dtype, name, ``grad_fn``) without data: keeping the root alive keeps no
-    activation alive, while pictures and listings still work. Leaves stay themselves.
+    passes as arrays or, to record the backward itself (``create_graph``), as tensors. A tensor that asked
+    to ``retain_grad`` registers itself in ``retained``.
+    A backward pass without ``retain_graph`` releases the node: the rule and the output array (and every
+    array the rule's closure saved) are dropped, so keeping the root alive keeps no activation alive,
+    while the graph's structure stays for pictures and listings.
     """
 
     # scope, attrs, out_name and grad_norm are for pictures (grad_norm is set only under viz.track_grad_norms)
-    __slots__ = ("op", "inputs", "backward", "out", "tangents", "seq", "out_shape", "out_dtype", "retained",
-                 "scope", "attrs", "out_name", "grad_norm", "__weakref__")
+    __slots__ = ("op", "inputs", "backward", "_data", "tangents", "seq", "out_shape", "out_dtype", "retained",
+                 "_watch", "scope", "attrs", "out_name", "grad_norm", "__weakref__")
 
-    def __init__(self, op: str, inputs: tuple[Tensor, ...], backward: Callable, out: Any, attrs: dict | None = None):
+    def __init__(
+        self, op: str, inputs: tuple[Node | Tensor, ...], backward: Callable, out: Any, attrs: dict | None = None
+    ):
         self.op = op
         self.scope = _state.scope if scoping else ""  # e.g. "layer0/t=3"
         self.attrs = attrs  # e.g. {"axis": 1}
         self.inputs = inputs
         self.backward = backward
-        self.out = out
+        self._data = out
         self.seq = next(_counter)
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained: Tensor | None = None
+        self._watch: tuple | None = None  # see Tensor.data
         if recording:
             for recorder in _state.recorders:
                 recorder.append(self)
@@ -94,8 +99,7 @@ class Node:
         """True once a backward pass without ``retain_graph`` has freed what this node saved."""
         return self.backward is None
 
-    # A released node stands in for its output among its consumers' inputs: it answers what a picture or
-    # a listing asks of a tensor (shape, dtype, name, grad_fn, ...), and holds no data.
+    # What a consumer, a picture or a listing asks of an input, answered for the output this node stands for.
     shape = property(lambda self: self.out_shape)
     dtype = property(lambda self: self.out_dtype)
     ndim = property(lambda self: len(self.out_shape))
@@ -327,7 +331,7 @@ def fit_gradient(node: Node, k: int, t: Tensor, g: Any) -> Any:
 def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
     """``node``'s output as a tensor on the graph (the node does not keep its output tensor; see above),
     with the output's forward-mode tangents (``node.tangents``, set by ``dual.push``, unset otherwise)."""
-    out = wrap(node.out)
+    out = wrap(node._data)
     out.grad_fn, out.requires_grad, out._tangents = node, True, getattr(node, "tangents", None)
     return out
 
@@ -427,43 +431,63 @@ def _replay(
                     watched.append(t)
         if node.retained is not None:
             _deliver(node.retained, g, None)
-        if create_graph:
-            grads = vjp(g, _output_tensor(node, wrap), *inputs)
-        elif len(inputs) == 1:  # the arity cases spare building a list per node
-            grads = vjp(g, node.out, inputs[0]._data)
-        elif len(inputs) == 2:
-            grads = vjp(g, node.out, inputs[0]._data, inputs[1]._data)
-        else:
-            grads = vjp(g, node.out, *[t._data for t in inputs])
-        kept = None if retain_graph else []
-        for t, gt in zip(inputs, grads):
-            parent = t.grad_fn
-            if kept is not None:  # releasing: an input made by an op is remembered by its node (see Node)
-                kept.append(parent or t)
-            if gt is None or (parent is None and not t.requires_grad):
-                continue  # no gradient, or a constant
-            value = getattr(gt, "_data", gt) if create_graph else gt  # the array, to compare with the input's
-            if value.shape != t._data.shape or value.dtype != t._data.dtype or type(value) is not type(t._data):
-                gt = fit_gradient(node, _position(inputs, t), t, gt)
-            if parent is None:
-                if wanted is not None:
-                    _deliver(t, gt, wanted)
-                else:  # _deliver to a leaf's .grad, inlined: this runs for every parameter use
-                    t.grad = (gt if create_graph else gt.copy()) if t.grad is None else t.grad + gt
-            elif parent in pending:
-                pending[parent] = pending[parent] + gt
-            elif wanted is None or parent in useful or parent in wanted:
-                pending[parent] = gt
-                heappush(heap, (-parent.seq, parent))
-        if kept is not None:
-            node.backward = node.out = node.tangents = None
-            node.inputs = tuple(kept)
+        try:  # a rule that fails on an input released by an earlier backward gets a clear error
+            if create_graph:
+                grads = vjp(g, _output_tensor(node, wrap), *[_as_tensor(t, wrap) for t in inputs])
+            elif len(inputs) == 1:  # the arity cases spare building a list per node
+                grads = vjp(g, node._data, inputs[0]._data)
+            elif len(inputs) == 2:
+                grads = vjp(g, node._data, inputs[0]._data, inputs[1]._data)
+            else:
+                grads = vjp(g, node._data, *[t._data for t in inputs])
+            for t, gt in zip(inputs, grads):
+                if gt is None:
+                    continue
+                parent = t if type(t) is Node else None
+                if parent is None and not t.requires_grad:
+                    continue  # a constant
+                data = t._data
+                value = getattr(gt, "_data", gt) if create_graph else gt  # the array, to compare with the input's
+                if value.shape != data.shape or value.dtype is not data.dtype or type(value) is not type(data):
+                    gt = fit_gradient(node, _position(inputs, t), t, gt)
+                if parent is None:
+                    if wanted is not None:
+                        _deliver(t, gt, wanted)
+                    else:  # _deliver to a leaf's .grad, inlined: this runs for every parameter use
+                        t.grad = (gt if create_graph else gt.copy()) if t.grad is None else t.grad + gt
+                elif parent in pending:
+                    pending[parent] = pending[parent] + gt
+                elif wanted is None or parent in useful or parent in wanted:
+                    pending[parent] = gt
+                    heappush(heap, (-parent.seq, parent))
+        except Exception:
+            _check_not_released(inputs)
+            raise
+        if not retain_graph:
+            node.backward = node._data = node.tangents = None
     if not retain_graph:
         for t in watched:
             t._watch = None
     if targets is None:
         return None
     return [wanted[id(t) if t.grad_fn is None else t.grad_fn] for t in targets]
+
+
+def _as_tensor(t: Node | Tensor, wrap: Callable[[Any], Tensor]) -> Tensor:
+    """An input of a node as a tensor on the graph: a leaf as it is, a parent node as its output."""
+    return _output_tensor(t, wrap) if type(t) is Node else t
+
+
+def _check_not_released(inputs: tuple[Node | Tensor, ...]) -> None:
+    """Explain a rule's failure on an input whose node a previous backward released (a tensor computed
+    before that backward, used again afterwards)."""
+    for t in inputs:
+        if type(t) is Node and t.released:
+            raise RuntimeError(
+                f"trying to backward through the graph a second time (op '{t.op}' #{t.seq}, an input of a "
+                "later op): its saved arrays were freed by the first backward; pass retain_graph=True to the "
+                "first call, or detach() the tensor before using it again"
+            )
 
 
 def _position(inputs: tuple[Tensor, ...], t: Tensor) -> int:

@@ -96,31 +96,39 @@ class Tensor:
     @property
     def data(self) -> Any:
         """The backend array (shared, not copied). Values a recorded graph still needs are protected: if
-        this tensor is an input of a node that has not been backpropagated yet, the array handed out here
+        a node that has not been backpropagated yet needs this tensor's values, the array handed out here
         is remembered (with a copy of its values) and the backward raises if it was changed in between,
         as PyTorch does for in-place changes. Optimizers and updates after the backward are unaffected."""
-        self._watch_if_needed(None)
+        self._watch_if_needed()
         return self._data
 
     @data.setter
     def data(self, array: Any) -> None:
-        """Rebind the array; a backward through a node that saw the old one raises."""
-        self._watch_if_needed(False)
+        """Rebind the array. For a leaf, a backward through a node that saw the old one raises. A result
+        keeps its place in the graph: ops recorded before see the old values (their nodes hold them), ops
+        recorded after see the new ones, and gradients still flow back through the op that made it."""
+        node = self.grad_fn
+        if node is not None:
+            self.grad_fn = tape.Node("data", (node,), _pass_gradient, array)
+        else:
+            self._watch_if_needed(rebinding=True)
         self._data = array
 
-    def _watch_if_needed(self, copy: bool | None) -> None:
-        """Remember the array (and, for a read, a copy of its values) while a graph that has not been
-        backpropagated may need them: a leaf while the last node that took it as an input is alive and
-        unreleased, a result while the node that made it is (its consumers are replayed before it)."""
-        node = self.grad_fn
+    def _watch_if_needed(self, rebinding: bool = False) -> None:
+        """Remember the array (and, unless it is being rebound, a copy of its values) while a graph that has
+        not been backpropagated may need them: for a leaf, while the last node that took it as an input is
+        alive and unreleased (on the leaf); for a result, while the node that made it is (on that node,
+        which holds the array its consumers use; they are replayed before it)."""
+        node = holder = self.grad_fn
         if node is None:
             ref = self._used_by
             node = None if ref is None else ref()
+            holder = self
         if node is None or node.released:
             return
         seq = tape.next_seq()  # every node recorded so far may have seen the current values
-        entry = (self._data, None if copy is False else self._data.copy(), seq)
-        self._watch = (*(self._watch or ()), entry)
+        entry = (self._data, None if rebinding else self._data.copy(), seq)
+        holder._watch = (*(holder._watch or ()), entry)
         tape.watching = True
 
     # ----- attributes -------------------------------------------------------------------------
@@ -267,6 +275,10 @@ class Tensor:
         return f"Tensor({body}, {', '.join(extras)})"
 
     __hash__ = object.__hash__
+
+
+def _pass_gradient(g: Any, out: Any, a: Any) -> tuple[Any]:
+    return (g,)
 
 
 def from_numpy(array: Any) -> Tensor:

@@ -72,15 +72,31 @@ def result(
     out._data = data
     if _state.grad_enabled:
         for t in inputs:
-            if t.requires_grad:
-                node = out.grad_fn = Node(op, inputs, vjp, data, attrs)
+            if t.requires_grad:  # record: the node's parents are its inputs' nodes, or the leaves themselves;
+                # leaves learn of the node (weakly), so that Tensor.data can protect the values it will need
+                if len(inputs) == 2:  # the common arities inlined: this runs once per recorded op
+                    a, b = inputs
+                    pa, pb = a.grad_fn, b.grad_fn
+                    node = out.grad_fn = Node(op, (pa or a, pb or b), vjp, data, attrs)
+                    if pa is None or pb is None:
+                        ref = _weak(node)
+                        if pa is None:
+                            a._used_by = ref
+                        if pb is None:
+                            b._used_by = ref
+                elif len(inputs) == 1:
+                    a = inputs[0]
+                    pa = a.grad_fn
+                    node = out.grad_fn = Node(op, (pa or a,), vjp, data, attrs)
+                    if pa is None:
+                        a._used_by = _weak(node)
+                else:
+                    node = out.grad_fn = Node(op, tuple([t.grad_fn or t for t in inputs]), vjp, data, attrs)
+                    ref = _weak(node)
+                    for t in inputs:
+                        if t.grad_fn is None:
+                            t._used_by = ref
                 out.requires_grad = True
-                used_by = None  # lets Tensor.data protect the leaves this node will need (see there)
-                for t in inputs:
-                    if t.grad_fn is None:
-                        if used_by is None:
-                            used_by = _weak(node)
-                        t._used_by = used_by
                 break
     if _state.levels:
         push(op, out, inputs, jvp, Tensor._wrap, broadcast)
