@@ -72,24 +72,29 @@ class Node:
     while the graph's structure stays for pictures and listings.
     """
 
-    # scope, attrs, out_name and grad_norm are for pictures (grad_norm is set only under viz.track_grad_norms)
-    __slots__ = ("op", "inputs", "backward", "_data", "tangents", "seq", "out_shape", "out_dtype", "retained",
-                 "_watch", "scope", "attrs", "out_name", "grad_norm", "__weakref__")
+    # What most nodes never set, as class defaults (each node sets only what it has: this runs once per op).
+    # scope, attrs, out_name and grad_norm are for pictures (grad_norm is set only under viz.track_grad_norms).
+    scope = ""  # the enclosing name_scope()s, e.g. "layer0/t=3"
+    attrs: dict | None = None  # e.g. {"axis": 1}
+    out_name: str | None = None  # the name given to the output tensor
+    retained: Tensor | None = None  # the output tensor, if it asked to retain_grad
+    tangents: dict | None = None  # the output's forward-mode tangents (set by dual.push)
+    _watch: tuple | None = None  # see Tensor.data
 
     def __init__(
         self, op: str, inputs: tuple[Node | Tensor, ...], backward: Callable, out: Any, attrs: dict | None = None
     ):
         self.op = op
-        self.scope = _state.scope if scoping else ""  # e.g. "layer0/t=3"
-        self.attrs = attrs  # e.g. {"axis": 1}
+        if scoping:
+            self.scope = _state.scope
+        if attrs is not None:
+            self.attrs = attrs
         self.inputs = inputs
         self.backward = backward
         self._data = out
         self.seq = next(_counter)
         self.out_shape = out.shape
         self.out_dtype = out.dtype
-        self.retained: Tensor | None = None
-        self._watch: tuple | None = None  # see Tensor.data
         if recording:
             for recorder in _state.recorders:
                 recorder.append(self)
@@ -104,7 +109,7 @@ class Node:
     dtype = property(lambda self: self.out_dtype)
     ndim = property(lambda self: len(self.out_shape))
     grad_fn = property(lambda self: self)
-    name = property(lambda self: getattr(self, "out_name", None))
+    name = property(lambda self: self.out_name)
     requires_grad, is_leaf, grad = True, False, None
 
     def __repr__(self) -> str:
@@ -332,7 +337,7 @@ def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
     """``node``'s output as a tensor on the graph (the node does not keep its output tensor; see above),
     with the output's forward-mode tangents (``node.tangents``, set by ``dual.push``, unset otherwise)."""
     out = wrap(node._data)
-    out.grad_fn, out.requires_grad, out._tangents = node, True, getattr(node, "tangents", None)
+    out.grad_fn, out.requires_grad, out._tangents = node, True, node.tangents
     return out
 
 
@@ -443,12 +448,15 @@ def _replay(
             for t, gt in zip(inputs, grads):
                 if gt is None:
                     continue
-                parent = t if type(t) is Node else None
-                if parent is None and not t.requires_grad:
+                if type(t) is Node:
+                    parent, data, shape = t, t._data, t.out_shape  # (a node keeps its shape: no new tuple)
+                elif t.requires_grad:
+                    parent, data = None, t._data
+                    shape = data.shape
+                else:
                     continue  # a constant
-                data = t._data
                 value = getattr(gt, "_data", gt) if create_graph else gt  # the array, to compare with the input's
-                if value.shape != data.shape or value.dtype is not data.dtype or type(value) is not type(data):
+                if value.shape != shape or value.dtype is not data.dtype or value.__class__ is not data.__class__:
                     gt = fit_gradient(node, _position(inputs, t), t, gt)
                 if parent is None:
                     if wanted is not None:
