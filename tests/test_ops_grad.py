@@ -22,6 +22,7 @@ from tinygrad_w2v import (
     concatenate,
     flatten,
     gather,
+    grad,
     log_sigmoid,
     log_softmax,
     logsumexp,
@@ -37,7 +38,7 @@ from tinygrad_w2v import (
     var,
     where,
 )
-from tinygrad_w2v.testing import assert_grad_matches
+from tinygrad_w2v.testing import assert_grad_matches, gradcheck
 from tinygrad_w2v.testing.strategies import (
     arrays,
     away_from_zero,
@@ -285,6 +286,17 @@ def test_matmul(shapes2: Any, data: st.DataObject) -> None:
     check(data, lambda x: x @ b, lambda x: x @ b, a)  # an array operand on the right ...
     check(data, lambda y: a @ y, lambda y: a @ y, b)  # ... and on the left (__rmatmul__)
 
+
+
+@pytest.mark.parametrize("shapes", [((4, 1, 6, 3), (4, 1, 3, 1)), ((5, 1), (2, 1, 4)), ((2, 3, 1), (1, 5))])
+def test_matmul_outer_products(shapes: tuple) -> None:
+    """Operands whose gradients are outer products (a contraction of size 1: batched dot products, a
+    column times a row), which the backward takes as broadcast products: gradients against finite
+    differences, and the second order through them."""
+    rng = np.random.default_rng(3)
+    a, b = (Tensor(rng.standard_normal(s), requires_grad=True) for s in shapes)
+    assert gradcheck(lambda x, y: x @ y, a, b)
+    assert gradcheck(lambda x, y: (grad((x @ y).tanh().sum(), [x, y], create_graph=True)[0] ** 2).sum(), a, b)
 
 # ----- indexing ----------------------------------------------------------------------------------------------
 @FEW

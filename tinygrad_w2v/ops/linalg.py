@@ -32,8 +32,8 @@ def matmul(a: Any, b: Any) -> Tensor:
         # restore the axes that 1-D operands dropped: (..., n, m), B's column first (a 0-d g needs that order)
         g2 = g if ndim_b > 1 else g.reshape(g.shape + (1,))
         g2 = g2 if ndim_a > 1 else g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:])
-        ga = backend.unbroadcast(g2 @ _swap(B2), A2.shape).reshape(a.shape) if need_a else None
-        gb = backend.unbroadcast(_swap(A2) @ g2, B2.shape).reshape(b.shape) if need_b else None
+        ga = backend.unbroadcast(_product(g2, _swap(B2)), A2.shape).reshape(a.shape) if need_a else None
+        gb = backend.unbroadcast(_product(_swap(A2), g2), B2.shape).reshape(b.shape) if need_b else None
         return ga, gb
 
     def jvp(ts, out, a, b):
@@ -47,6 +47,12 @@ def _swap_tensor(t: Tensor) -> Tensor:
     axes = list(range(t.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
     return transpose(t, tuple(axes))
+
+
+def _product(x: Any, y: Any) -> Any:
+    """``x @ y``; an outer product (inner size 1, e.g. the gradient of batched dot products) as a
+    broadcast ``x * y``, which is the same values and several times faster than ``matmul`` there."""
+    return x * y if x.shape[-1] == 1 else x @ y
 
 
 _swap = either(_swap_tensor, lambda x: backend.xp_of(x).swapaxes(x, -1, -2))
