@@ -720,6 +720,23 @@ def test_row_sparse_coalesce_add_and_scale_match_dense() -> None:
     np.testing.assert_allclose((2 * a).to_dense(), 2 * da, rtol=0, atol=1e-15)
 
 
+def test_row_sparse_knows_when_it_is_coalesced() -> None:
+    """A gather's gradient and a coalesced ``RowSparse`` are marked coalesced, so the optimizer does not
+    sort and sum them again; a sum of two gradients with a shared row is not, and coalescing it adds them."""
+    emb = Embedding(9, 2, sparse=True, rng=0).double()
+    emb(np.array([[4, 1], [4, 7]])).sum().backward()
+    g = emb.weight.grad
+    assert g.coalesced and g.coalesce() is g and (g * 2.0).coalesced
+    np.testing.assert_array_equal(g.indices, [1, 4, 7])
+    emb(np.array([7, 0])).sum().backward()  # accumulates: rows 1, 4, 7, 7, 0
+    total = emb.weight.grad
+    assert not total.coalesced
+    c = total.coalesce()
+    assert c.coalesced and c.coalesce() is c
+    np.testing.assert_array_equal(c.indices, [0, 1, 4, 7])
+    np.testing.assert_array_equal(c.values[:, 0], [1, 1, 2, 2])
+
+
 def test_row_sparse_shape_errors() -> None:
     with pytest.raises(ValueError, match=r"values of shape \(2, 3\) do not match 2 rows of \(5, 2\)"):
         RowSparse(np.array([0, 1]), np.zeros((2, 3)), (5, 2))

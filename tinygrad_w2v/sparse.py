@@ -13,11 +13,12 @@ from . import backend
 
 
 class RowSparse:
-    """A ``shape``-shaped array that is zero except at rows ``indices``, which hold ``values``."""
+    """A ``shape``-shaped array that is zero except at rows ``indices``, which hold ``values``.
+    ``coalesced``: the indices are known to be unique and sorted (``coalesce`` has nothing to do)."""
 
     __array_ufunc__ = None  # ``ndarray + RowSparse`` defers to ``RowSparse.__radd__``
 
-    def __init__(self, indices: Any, values: Any, shape: tuple[int, ...]):
+    def __init__(self, indices: Any, values: Any, shape: tuple[int, ...], coalesced: bool = False):
         if values.shape != (indices.shape[0],) + tuple(shape[1:]):
             raise ValueError(
                 f"RowSparse: values of shape {values.shape} do not match {indices.shape[0]} rows of {shape}"
@@ -25,22 +26,25 @@ class RowSparse:
         self.indices = indices
         self.values = values
         self.shape = tuple(shape)
+        self.coalesced = coalesced
 
     @property
     def dtype(self) -> Any:
         return self.values.dtype
 
     def coalesce(self) -> RowSparse:
-        """The same array with unique, sorted row indices (duplicate rows summed)."""
+        """The same array with unique, sorted row indices (duplicate rows summed); itself if it has them."""
+        if self.coalesced:
+            return self
         xp = backend.xp_of(self.values)
         rows, inverse = xp.unique(self.indices, return_inverse=True)
         summed = xp.zeros((rows.shape[0],) + self.shape[1:], dtype=self.values.dtype)
         backend.index_add_rows(summed, inverse.reshape(-1), self.values)
-        return RowSparse(rows, summed, self.shape)
+        return RowSparse(rows, summed, self.shape, coalesced=True)
 
     def astype(self, dtype: Any) -> RowSparse:
         """The same rows with values cast to ``dtype`` (a gradient takes its tensor's dtype)."""
-        return RowSparse(self.indices, self.values.astype(dtype), self.shape)
+        return RowSparse(self.indices, self.values.astype(dtype), self.shape, self.coalesced)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         """``np.asarray(row_sparse)`` is the dense array (as a NumPy array, from any device)."""
@@ -48,7 +52,7 @@ class RowSparse:
         return dense if dtype is None else dense.astype(dtype)
 
     def copy(self) -> RowSparse:
-        return RowSparse(self.indices.copy(), self.values.copy(), self.shape)
+        return RowSparse(self.indices.copy(), self.values.copy(), self.shape, self.coalesced)
 
     def to_dense(self) -> Any:
         """The full ``shape`` array."""
@@ -69,7 +73,7 @@ class RowSparse:
     __radd__ = __add__
 
     def __mul__(self, scale: float) -> RowSparse:
-        return RowSparse(self.indices, self.values * scale, self.shape)
+        return RowSparse(self.indices, self.values * scale, self.shape, self.coalesced)
 
     __rmul__ = __mul__
 

@@ -79,7 +79,7 @@ def _row_sparse(shape: tuple[int, ...], idx: Any, g: Any) -> RowSparse:
     values = backend.xp_of(g).zeros((rows.shape[0],) + shape[1:], dtype=g.dtype)
     compact, source = _compact(g, idx.ndim)
     backend.index_add_rows(values, inverse, compact, source)
-    return RowSparse(rows, values, shape)
+    return RowSparse(rows, values, shape, coalesced=True)
 
 
 def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
