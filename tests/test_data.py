@@ -292,3 +292,20 @@ def test_chunk_bounds_cut_after_sentence_ends():
     assert bounds.tolist() == [0, 4, 7, 10, 14, 15]  # after a SEP within 3 ids of the nominal end, else there
     assert chunk_bounds(np.arange(10), 4).tolist() == [0, 4, 8, 10]  # no SEP: cut where the chunk ends
     assert chunk_bounds(ids, 100).tolist() == [0, len(ids)]
+
+
+@pytest.mark.parametrize("vocab", [7, 5000])
+def test_sampler_draws_are_those_of_inverting_the_cdf(vocab):
+    """The guide table gives exactly ``searchsorted(cdf, u)`` for the same uniforms, words of zero count
+    never drawn, on a skewed distribution (many tiny words share a bucket, one word spans many)."""
+    rng = np.random.default_rng(4)
+    counts = rng.zipf(1.2, vocab).astype(float)
+    counts[::5] = 0
+    counts[1] = 1e9
+    sampler = UnigramSampler(counts, seed=np.random.default_rng(9))
+    draws = sampler.sample(200_000, 3)
+    cdf = np.cumsum(sampler.probs)
+    cdf[-1] = 1.0
+    want = np.searchsorted(cdf, np.random.default_rng(9).random((200_000, 3)), side="right")
+    np.testing.assert_array_equal(draws, want)
+    assert draws.dtype == np.int32 and counts[draws].min() > 0

@@ -1,7 +1,11 @@
 """Noise words for negative sampling, drawn from the unigram distribution raised to the 0.75 power.
 
 ``P(w) = count(w)^0.75 / sum_v count(v)^0.75`` (Mikolov et al. 2013). Plain sampling is i.i.d. by
-inverting the cumulative distribution. ``exclude_target=True`` reproduces the book's
+inverting the cumulative distribution: a uniform ``u`` gives the first word whose cumulative probability
+exceeds ``u``. A guide table (``M`` equal buckets of ``[0, 1)``, each holding the word at its left edge)
+finds that word with one lookup for almost every ``u``; only a ``u`` past the first word boundary in its
+bucket is searched for (``searchsorted``), so the draws are exactly those of a binary search, several
+times faster. ``exclude_target=True`` reproduces the book's
 ``UnigramSampler`` exactly: each row is drawn without replacement from ``P`` with the row's target word
 removed. Sequential sampling without replacement is the same as drawing i.i.d. from ``P`` and keeping
 the first ``k`` distinct words that are not the target, which is done here for all rows at once.
@@ -24,6 +28,8 @@ class UnigramSampler:
         self.probs = weights / weights.sum()
         self._cdf = np.cumsum(self.probs)
         self._cdf[-1] = 1.0
+        buckets = 1 << int(min(22, max(10, np.ceil(np.log2(16 * len(counts))))))  # a power of two: u * M is exact
+        self._guide = np.searchsorted(self._cdf, np.arange(buckets) / buckets, side="right").astype(np.int32)
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
     @property
@@ -31,7 +37,11 @@ class UnigramSampler:
         return len(self.probs)
 
     def _draw(self, shape: tuple[int, ...]) -> np.ndarray:
-        return np.searchsorted(self._cdf, self.rng.random(shape), side="right").astype(np.int32)
+        u = self.rng.random(shape)
+        words = self._guide[(u * len(self._guide)).astype(np.intp)]
+        past = u >= self._cdf[words]  # u lies beyond the bucket's first word
+        words[past] = np.searchsorted(self._cdf, u[past], side="right")
+        return words
 
     def sample(self, targets: np.ndarray | int, k: int, exclude_target: bool = False) -> np.ndarray:
         """``(B, k)`` noise ids for ``B = len(targets)`` (or ``B = targets`` when an int is given).
