@@ -109,6 +109,8 @@ def test_bad_ids_are_named():
         model(np.zeros((2, 4), int), np.zeros(2, int), np.zeros(2, int))
     with pytest.raises(IndexError, match="index 12 is out of range"):
         model(np.full((2, 4), V), np.zeros(2, int), np.zeros((2, 3), int))
+    with pytest.raises(ValueError, match=r"mask of shape \(2, 3\) does not match contexts \(2, 4\)"):
+        model(np.zeros((2, 4), int), np.zeros(2, int), np.zeros((2, 3), int), np.ones((2, 3), bool))
 
 
 # ----- gradients -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import backend
 from ..nn import Embedding, Module, _rng
+from ..ops import scatter_add
 from ..tensor import Tensor
 
 
@@ -106,14 +107,20 @@ class CBOW(Word2Vec):
         """``contexts (B, C)``, ``targets (B,)``, ``negatives (B, K)`` int ids; ``mask (B, C)`` bool (a
         dynamic window: False entries are left out). Returns the scalar mean (or sum) loss."""
         device = self.device
-        contexts = _ids(contexts, "contexts", 2, device)
+        contexts = _ids(contexts, "contexts", 2, "cpu")
         words = np.concatenate([_ids(targets, "targets", 1, "cpu")[:, None], _ids(negatives, "negatives", 2, "cpu")], 1)
-        h = self.in_embed(contexts)  # v_w for each context word w: (B, C, D)
         if mask is None:
+            h = self.in_embed(backend.to_device(contexts, device))  # v_w for each context word w: (B, C, D)
             total, count = h.sum(axis=1), contexts.shape[1]  # sum_j v_j: (B, D)
-        else:
-            m = backend.to_device(np.asarray(mask, dtype=h.dtype), device)
-            total, count = (h * m[:, :, None]).sum(axis=1), m.sum(axis=1, keepdims=True)
+        else:  # only the context words inside the window are looked up, then summed per example
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != contexts.shape:
+                raise ValueError(f"word2vec: mask of shape {mask.shape} does not match contexts {contexts.shape}")
+            inside = mask.sum(axis=1)
+            h = self.in_embed(backend.to_device(contexts[mask], device))  # v_w, row by row: (N, D)
+            example = backend.to_device(np.repeat(np.arange(len(contexts)), inside), device)  # the row of each w
+            total = scatter_add(backend.array_module(device).zeros((len(contexts), self.dim), h.dtype), example, h)
+            count = backend.to_device(inside[:, None].astype(h.dtype), device)
         value = 1 / count if self.cbow_mean else 1  # v_c = value * sum_j v_j
         if not self.word2vec_grad:
             v = total * value
