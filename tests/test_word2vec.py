@@ -269,6 +269,14 @@ def test_index_add_rows_with_source_matches_add_at(m, sorted_source):
     plain = np.zeros((50, 3, 2))
     np.add.at(plain, index, rows[np.arange(m) % 40])
     np.testing.assert_allclose(backend.index_add_rows(np.zeros((50, 3, 2)), index, rows[np.arange(m) % 40]), plain)
+    summed = backend.index_sum_rows(50, index, rows, source)  # into a new array: zeros plus the rows
+    zero = np.zeros((50, 3, 2))
+    np.add.at(zero, index, rows[source])
+    assert summed.shape == (50, 3, 2) and summed.dtype == rows.dtype
+    np.testing.assert_allclose(summed, zero, rtol=1e-12)
+    float32 = backend.index_sum_rows(50, index, rows.astype(np.float32), source)
+    assert float32.dtype == np.float32
+    np.testing.assert_allclose(float32, zero, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("m", [10, 3000])
@@ -280,6 +288,7 @@ def test_index_add_rows_int32_and_negative_indices(m, n):
     expected = np.zeros((n, 4))
     np.add.at(expected, index, rows)
     np.testing.assert_allclose(backend.index_add_rows(np.zeros((n, 4)), index, rows), expected, rtol=1e-12)
+    np.testing.assert_allclose(backend.index_sum_rows(n, index, rows), expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("m", [10, 3000])
@@ -290,6 +299,8 @@ def test_index_add_rows_refuses_out_of_range_indices(m):
         index[m // 2] = bad
         with pytest.raises(IndexError, match=f"index_add_rows: index {bad} is out of range for 50 rows"):
             backend.index_add_rows(np.zeros((50, 3)), index, np.ones((m, 3)))
+        with pytest.raises(IndexError, match=f"index {bad} is out of range for 50 rows"):
+            backend.index_sum_rows(50, index, np.ones((m, 3)))
 
 
 def test_unique_rows_matches_np_unique():

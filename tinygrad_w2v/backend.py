@@ -116,8 +116,7 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
     is 4-6x faster than ``np.add.at`` on rows (see ``benchmarks/scatter_add.py``). On the GPU,
     ``cupyx.scatter_add``.
     """
-    m = index.shape[0]
-    if m == 0 or rows.size == 0:
+    if index.shape[0] == 0 or rows.size == 0:
         return out
     if device_of(out) != "cpu":
         import cupyx
@@ -125,21 +124,48 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
         cupyx.scatter_add(out, index, rows if source is None else rows[source])
         return out
     n = out.shape[0]
-    low, high = int(index.min()), int(index.max())
-    if low < -n or high >= n:  # neither kernel below checks (SciPy's would write outside ``out``)
-        raise IndexError(f"index_add_rows: index {low if low < -n else high} is out of range for {n} rows")
-    index = index.astype(np.intp, copy=False)  # flat positions below must not overflow int32
-    if low < 0:
-        index = np.where(index < 0, index + n, index)
-    if m < _SMALL_SCATTER or n > 4 * m or rows.ndim == 1 or not out.flags.c_contiguous:
-        values = rows if source is None else rows[source]
-        if rows.ndim == 1 or not out.flags.c_contiguous:
-            np.add.at(out, index, values)
-        else:  # element (i, j) of the (m, width) values goes to flat position index[i] * width + j
-            width = values[0].size
-            flat = (index[:, None] * width + np.arange(width)).reshape(-1)
-            np.add.at(out.reshape(-1), flat, values.reshape(-1))
+    index = _row_index(index, n)
+    summed = _selector_product(n, index, rows, source) if out.flags.c_contiguous else None
+    if summed is not None:
+        out.reshape(n, -1)[...] += summed
         return out
+    values = rows if source is None else rows[source]
+    if rows.ndim == 1 or not out.flags.c_contiguous:
+        np.add.at(out, index, values)
+    else:  # element (i, j) of the (m, width) values goes to flat position index[i] * width + j
+        width = values[0].size
+        flat = (index[:, None] * width + np.arange(width)).reshape(-1)
+        np.add.at(out.reshape(-1), flat, values.reshape(-1))
+    return out
+
+
+def index_sum_rows(n: int, index: Any, rows: Any, source: Any = None) -> Any:
+    """A new ``(n, *rest)`` array whose row ``k`` is the sum of ``rows[source[i]]`` over every ``i`` with
+    ``index[i] == k``: ``index_add_rows`` into zeros, without the zeros when the sparse-matrix product
+    runs (its result is the array)."""
+    if index.shape[0] and rows.size and device_of(rows) == "cpu":
+        summed = _selector_product(n, _row_index(index, n), rows, source)
+        if summed is not None:
+            return summed.reshape((n,) + rows.shape[1:])
+    return index_add_rows(xp_of(rows).zeros((n,) + rows.shape[1:], dtype=rows.dtype), index, rows, source)
+
+
+def _row_index(index: Any, n: int) -> Any:
+    """``index`` checked to lie in ``[-n, n)`` (no kernel below checks: SciPy's would write outside its
+    output), as ``intp`` (flat positions must not overflow int32) with negative entries wrapped."""
+    low, high = int(index.min()), int(index.max())
+    if low < -n or high >= n:
+        raise IndexError(f"index_add_rows: index {low if low < -n else high} is out of range for {n} rows")
+    index = index.astype(np.intp, copy=False)
+    return np.where(index < 0, index + n, index) if low < 0 else index
+
+
+def _selector_product(n: int, index: Any, rows: Any, source: Any) -> Any:
+    """``S @ rows`` (``(n, width)``) for the CSC 0/1 matrix ``S`` of ``index_add_rows``, or None when
+    ``np.add.at`` is the faster kernel (few rows, a table much larger than the rows, 1-D rows)."""
+    m = index.shape[0]
+    if m < _SMALL_SCATTER or n > 4 * m or rows.ndim == 1:
+        return None
     from scipy import sparse
 
     r = rows.shape[0]
@@ -151,9 +177,8 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
             index, source = index[order], source[order]
         starts = np.concatenate(([0], np.cumsum(np.bincount(source, minlength=r))))
     flat = rows.reshape(r, -1)
-    selector = sparse.csc_matrix((np.ones(m, dtype=flat.dtype), index, starts), shape=(out.shape[0], r))
-    out.reshape(out.shape[0], -1)[...] += selector @ flat
-    return out
+    selector = sparse.csc_matrix((np.ones(m, dtype=flat.dtype), index, starts), shape=(n, r))
+    return selector @ flat
 
 
 def unique_rows(index: Any, n: int) -> tuple[Any, Any]:

@@ -38,8 +38,7 @@ class RowSparse:
             return self
         xp = backend.xp_of(self.values)
         rows, inverse = xp.unique(self.indices, return_inverse=True)
-        summed = xp.zeros((rows.shape[0],) + self.shape[1:], dtype=self.values.dtype)
-        backend.index_add_rows(summed, inverse.reshape(-1), self.values)
+        summed = backend.index_sum_rows(rows.shape[0], inverse.reshape(-1), self.values)
         return RowSparse(rows, summed, self.shape, coalesced=True)
 
     def astype(self, dtype: Any) -> RowSparse:

@@ -53,8 +53,7 @@ def _scatter_rows(shape: tuple[int, ...], axis: int, idx: Any, values: Any) -> A
     rows = xp.moveaxis(values, tuple(range(axis, axis + k)), tuple(range(k))).reshape(
         (idx.size,) + shape[:axis] + shape[axis + 1 :]
     )
-    front = xp.zeros((shape[axis],) + shape[:axis] + shape[axis + 1 :], dtype=values.dtype)
-    backend.index_add_rows(front, idx.reshape(-1) % shape[axis], xp.ascontiguousarray(rows))
+    front = backend.index_sum_rows(shape[axis], idx.reshape(-1) % shape[axis], xp.ascontiguousarray(rows))
     return xp.moveaxis(front, 0, axis)
 
 
@@ -76,10 +75,8 @@ def _row_sparse(shape: tuple[int, ...], idx: Any, g: Any) -> RowSparse:
     """The gradient of ``gather(x, idx, 0)`` for ``x`` of ``shape`` as a coalesced ``RowSparse``: one row per
     distinct index, repeats summed, so it costs O(batch x dim) and the optimizer gets unique rows."""
     rows, inverse = backend.unique_rows(idx.reshape(-1) % shape[0], shape[0])
-    values = backend.xp_of(g).zeros((rows.shape[0],) + shape[1:], dtype=g.dtype)
     compact, source = _compact(g, idx.ndim)
-    backend.index_add_rows(values, inverse, compact, source)
-    return RowSparse(rows, values, shape, coalesced=True)
+    return RowSparse(rows, backend.index_sum_rows(rows.shape[0], inverse, compact, source), shape, coalesced=True)
 
 
 def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
