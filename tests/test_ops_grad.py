@@ -288,7 +288,8 @@ def test_matmul(shapes2: Any, data: st.DataObject) -> None:
 
 
 
-@pytest.mark.parametrize("shapes", [((4, 1, 6, 3), (4, 1, 3, 1)), ((5, 1), (2, 1, 4)), ((2, 3, 1), (1, 5))])
+@pytest.mark.parametrize("shapes", [((4, 1, 6, 3), (4, 1, 3, 1)), ((5, 3), (2, 3, 1)), ((1, 4), (3, 4, 2)),
+                                    ((2, 1, 3), (3, 1))])
 def test_matmul_outer_products(shapes: tuple) -> None:
     """Operands whose gradients are outer products (a contraction of size 1: batched dot products, a
     column times a row), which the backward takes as broadcast products: gradients against finite

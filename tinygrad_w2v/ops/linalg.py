@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Tensor
 from .base import add_tangents, either, lift, result, same_device
@@ -50,9 +52,14 @@ def _swap_tensor(t: Tensor) -> Tensor:
 
 
 def _product(x: Any, y: Any) -> Any:
-    """``x @ y``; an outer product (inner size 1, e.g. the gradient of batched dot products) as a
-    broadcast ``x * y``, which is the same values and several times faster than ``matmul`` there."""
-    return x * y if x.shape[-1] == 1 else x @ y
+    """``x @ y``; an outer product (inner size 1, e.g. the gradient of batched dot products) as a product
+    without a sum, the same values several times faster than ``matmul``: a broadcast ``x * y``, or on
+    NumPy arrays ``einsum``, whose loop beats the broadcast product by 2x there."""
+    if x.shape[-1] != 1:
+        return x @ y
+    if isinstance(x, Tensor) or backend.xp_of(x) is not np:
+        return x * y
+    return np.einsum("...ij,...jk->...ik", x, y)
 
 
 _swap = either(_swap_tensor, lambda x: backend.xp_of(x).swapaxes(x, -1, -2))
