@@ -142,6 +142,34 @@ def test_sentence_windows_stop_at_sentence_ends():
     assert (contexts[~mask] == 0).all()
 
 
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_sentence_windows_match_a_loop_over_words(dynamic):
+    """word2vec.c's loop: for each word, its radius b (drawn in order, one per word, or ``window``), then
+    the words at distance 1..b on each side that are inside its sentence; random texts full of short
+    sentences, and the empty and all-separator texts (no examples)."""
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        ids, window = rng.integers(-1, 6, rng.integers(0, 25)), int(rng.integers(1, 4))
+        draws = np.random.default_rng(7).integers(1, window + 1, size=int((ids != SEP).sum()))
+        want, word = [], 0
+        for i, w in enumerate(ids):
+            if w == SEP:
+                continue
+            b = draws[word] if dynamic else window
+            word += 1
+            row, keep = np.zeros(2 * window, np.int32), np.zeros(2 * window, bool)
+            for k, j in enumerate([*range(i - window, i), *range(i + 1, i + window + 1)]):
+                if abs(j - i) <= b and 0 <= j < len(ids) and SEP not in ids[min(i, j) : max(i, j) + 1]:
+                    row[k], keep[k] = ids[j], True
+            if keep.any():
+                want.append((row, w, keep))
+        got = sentence_windows(ids, window, np.random.default_rng(7) if dynamic else None)
+        assert got[0].shape == (len(want), 2 * window) and got[0].dtype == got[1].dtype == np.int32
+        for have, column in zip(got, zip(*want) if want else [[]] * 3):
+            np.testing.assert_array_equal(have, np.array(column).reshape(have.shape))
+
+
 def test_subsample_keeps_words_at_word2vecs_rate():
     rng = np.random.default_rng(1)
     counts = np.array([50_000, 5_000, 500, 50])

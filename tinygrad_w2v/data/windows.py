@@ -50,21 +50,24 @@ def sentence_windows(
         raise ValueError(f"sentence_windows: ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
     if window < 1:
         raise ValueError(f"sentence_windows: window must be at least 1, got {window}")
-    padded = np.concatenate([np.full(window, SEP, np.int32), ids.astype(np.int32, copy=False),
-                             np.full(window, SEP, np.int32)])
-    sentence = np.cumsum(padded == SEP)  # positions in one sentence share a number
-    centre = np.flatnonzero(padded[window:-window] != SEP)  # row i of the views is centred on padded[i + window]
-    rows = sliding_window_view(padded, 2 * window + 1)[centre]
-    same = sliding_window_view(sentence, 2 * window + 1)[centre]
-    side = np.r_[0:window, window + 1 : 2 * window + 1]
-    contexts, targets = rows[:, side], rows[:, window].copy()
-    mask = (same[:, side] == same[:, window : window + 1]) & (contexts != SEP)
+    at = np.arange(len(ids), dtype=np.int32)
+    sep = ids == SEP
+    start = np.maximum.accumulate(np.where(sep, at, -1))  # the last SEP at or before each position ...
+    end = np.minimum.accumulate(np.where(sep, at, len(ids))[::-1])[::-1]  # ... and the first at or after
+    centre = np.flatnonzero(~sep)
+    left, right = centre - start[centre] - 1, end[centre] - centre - 1  # words beside it in its sentence
     if rng is not None:
-        b = rng.integers(1, window + 1, size=len(targets))
-        distance = np.concatenate([np.arange(window, 0, -1), np.arange(1, window + 1)])
-        mask &= distance[None, :] <= b[:, None]
-    some = mask.any(axis=1)
-    return np.where(mask, contexts, 0)[some], targets[some], mask[some]
+        b = rng.integers(1, window + 1, size=len(centre))
+        left, right = np.minimum(left, b), np.minimum(right, b)
+    some = (left > 0) | (right > 0)
+    centre, left, right = centre[some], left[some], right[some]
+    distance = np.arange(1, window + 1)
+    mask = np.concatenate([distance[::-1] <= left[:, None], distance <= right[:, None]], axis=1)
+    padded = np.concatenate([np.zeros(window, np.int32), ids.astype(np.int32, copy=False), np.zeros(window, np.int32)])
+    side = np.r_[0:window, window + 1 : 2 * window + 1]  # positions in padded, from centre - window on
+    contexts = padded[centre[:, None] + side]
+    contexts[~mask] = 0
+    return contexts, padded[centre + window], mask
 
 
 def keep_probabilities(counts: np.ndarray, t: float = 1e-3) -> np.ndarray:
