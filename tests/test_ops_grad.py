@@ -22,6 +22,7 @@ from tinygrad_w2v import (
     concatenate,
     flatten,
     gather,
+    gather_dot,
     grad,
     log_sigmoid,
     log_softmax,
@@ -342,6 +343,59 @@ def test_gather(x: np.ndarray, data: st.DataObject) -> None:
     check(data, lambda t: gather(t, idx, axis), lambda a: np.take(a, idx, axis), x)
     check(data, lambda t: t.gather(idx, axis=axis), lambda a: np.take(a, idx, axis), x)
 
+
+@FEW
+@given(arrays(shapes(min_dims=2, max_dims=2)), shapes(min_dims=1, max_dims=3, max_side=4), st.data())
+def test_gather_dot(x: np.ndarray, index_shape: tuple, data: st.DataObject) -> None:
+    """Dot products of gathered rows with a batch of vectors, the vectors' batch axes broadcast (size 1 or
+    missing): values, and gradients in every mode, against the gather and the product written out."""
+    idx = data.draw(index_arrays(x.shape[0], index_shape), label="idx")
+    batch = idx.shape[:-1]
+    v_batch = tuple(data.draw(st.sampled_from([n, 1]), label="v axis") for n in batch)[data.draw(
+        st.integers(0, len(batch)), label="v axes dropped"):]
+    v = data.draw(arrays(v_batch + x.shape[1:]), label="v")
+
+    def reference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (np.take(a, idx, 0) @ b[..., None])[..., 0]
+
+    check(data, lambda t, w: gather_dot(t, idx, w), reference, x, v)
+    check(data, lambda w: gather_dot(x, idx, w), lambda b: reference(x, b), v)  # an array table
+    check(data, lambda t: gather_dot(t, idx, v), lambda a: reference(a, v), x)  # an array of vectors
+
+
+@pytest.mark.parametrize("n_index", [12, 600])  # the np.add.at and the sparse-matrix kernels
+@pytest.mark.parametrize("v_shape", [(40, 3), (1, 3)])  # one vector per row of the index, or one for all
+def test_gather_dot_sparse_grad_equals_dense(n_index: int, v_shape: tuple) -> None:
+    """With a sparse table the gradient is a coalesced RowSparse of the picked rows (repeats and negative
+    indices summed into one row), equal to the dense gradient and to the sum written out."""
+    rng = np.random.default_rng(n_index)
+    w, v = rng.standard_normal((30, 3)), rng.standard_normal(v_shape)
+    idx = rng.integers(-30, 30, size=(40, n_index // 40 + 1))
+    u = rng.standard_normal(idx.shape)
+    expected = np.zeros((30, 3))
+    np.add.at(expected, idx % 30, u[..., None] * np.broadcast_to(v, (40, 3))[:, None, :])
+    grads = []
+    for sparse in (True, False):
+        t = Tensor(w, requires_grad=True)
+        t.sparse_grad = sparse
+        gather_dot(t, idx, v).backward(u)
+        grads.append(t.grad)
+    assert isinstance(grads[0], RowSparse) and grads[0].coalesced
+    np.testing.assert_array_equal(grads[0].indices, np.unique(idx % 30))
+    np.testing.assert_allclose(grads[0].to_dense(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[1], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_gather_dot_errors() -> None:
+    x = Tensor(np.zeros((5, 3)))
+    with pytest.raises(ValueError, match=r"gather_dot: x must be \(n, D\) and v \(..., D\)"):
+        gather_dot(x, np.zeros((2, 4), int), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        gather_dot(x, np.zeros((2, 4), int), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"index must be \(..., K\) with batch shape \(3, 2\)"):
+        gather_dot(x, np.zeros((2, 4), int), np.zeros((3, 1, 3)))
+    with pytest.raises(IndexError, match="gather_dot: index 5 is out of range"):
+        gather_dot(x, np.full((2, 4), 5), np.zeros((2, 3)))
 
 @FEW
 @given(arrays(shapes(min_dims=1)), st.data())

@@ -11,6 +11,7 @@ from .ops import (
     concatenate,
     flatten,
     gather,
+    gather_dot,
     log_sigmoid,
     log_softmax,
     logsumexp,
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Function", "RowSparse", "Tensor", "chunk", "clamp", "clip", "concatenate", "enable_grad", "flatten", "from_numpy",
-    "func", "gather", "grad", "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp", "name_scope",
-    "no_grad", "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack",
-    "std", "unbind", "unsqueeze", "var", "where",
+    "func", "gather", "gather_dot", "grad", "gradcheck", "is_grad_enabled", "log_sigmoid", "log_softmax", "logsumexp",
+    "name_scope", "no_grad", "record", "scatter_add", "set_grad_enabled", "sigmoid", "softmax", "split", "sqrt",
+    "squeeze", "stack", "std", "unbind", "unsqueeze", "var", "where",
 ]

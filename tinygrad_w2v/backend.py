@@ -99,17 +99,18 @@ def quiet_floats(xp: ModuleType) -> Any:
     return np.errstate(divide="ignore", invalid="ignore", over="ignore") if xp is np else contextlib.nullcontext()
 
 
-def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
-    """``out[index[i]] += rows[source[i]]`` for every i (``source`` defaults to ``i``), summing repeated
-    indices (``np.add.at`` semantics).
+def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None, weight: Any = None) -> Any:
+    """``out[index[i]] += weight[i] * rows[source[i]]`` for every i (``source`` defaults to ``i``, ``weight``
+    to 1), summing repeated indices (``np.add.at`` semantics).
 
-    ``out`` is ``(n, *rest)``, ``index`` and ``source`` are ``(m,)`` int, ``rows`` is ``(r, *rest)``; ``out``
-    is updated in place and returned. ``source`` lets a row that feeds several indices (a broadcast
-    gradient) be read where it is, without first copying it ``m`` times.
+    ``out`` is ``(n, *rest)``, ``index``, ``source`` and ``weight`` are ``(m,)``, ``rows`` is ``(r, *rest)``;
+    ``out`` is updated in place and returned. ``source`` lets a row that feeds several indices (a broadcast
+    gradient) be read where it is, without first copying it ``m`` times; ``weight`` scales it on the way
+    (the gradient of dot products with gathered rows).
 
     On the CPU, many rows into a table not much larger (the coalesced gradient of an embedding batch) are
-    one sparse-matrix product ``out += S @ rows`` with the 0/1 matrix ``S (n, r)``,
-    ``S[index[i], source[i]] = 1``, stored by columns (CSC): SciPy's compiled loop then walks the rows of
+    one sparse-matrix product ``out += S @ rows`` with the matrix ``S (n, r)``,
+    ``S[index[i], source[i]] = weight[i]``, stored by columns (CSC): SciPy's compiled loop then walks the rows of
     ``rows`` in order and adds each into the rows of ``out`` it belongs to, duplicates summed in one pass
     (about 10x faster than ``np.add.at`` on rows). Few rows, or a large table (the product makes an
     ``out``-sized array), are one ``np.add.at`` on the flattened arrays: NumPy's fast path for 1-D operands
@@ -121,15 +122,15 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
     if device_of(out) != "cpu":
         import cupyx
 
-        cupyx.scatter_add(out, index, rows if source is None else rows[source])
+        cupyx.scatter_add(out, index, _picked(rows, source, weight))
         return out
     n = out.shape[0]
     index = _row_index(index, n)
-    summed = _selector_product(n, index, rows, source) if out.flags.c_contiguous else None
+    summed = _selector_product(n, index, rows, source, weight) if out.flags.c_contiguous else None
     if summed is not None:
         out.reshape(n, -1)[...] += summed
         return out
-    values = rows if source is None else rows[source]
+    values = _picked(rows, source, weight)
     if rows.ndim == 1 or not out.flags.c_contiguous:
         np.add.at(out, index, values)
     else:  # element (i, j) of the (m, width) values goes to flat position index[i] * width + j
@@ -139,15 +140,22 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None) -> Any:
     return out
 
 
-def index_sum_rows(n: int, index: Any, rows: Any, source: Any = None) -> Any:
-    """A new ``(n, *rest)`` array whose row ``k`` is the sum of ``rows[source[i]]`` over every ``i`` with
-    ``index[i] == k``: ``index_add_rows`` into zeros, without the zeros when the sparse-matrix product
-    runs (its result is the array)."""
+def index_sum_rows(n: int, index: Any, rows: Any, source: Any = None, weight: Any = None) -> Any:
+    """A new ``(n, *rest)`` array whose row ``k`` is the sum of ``weight[i] * rows[source[i]]`` over every
+    ``i`` with ``index[i] == k``: ``index_add_rows`` into zeros, without the zeros when the sparse-matrix
+    product runs (its result is the array)."""
     if index.shape[0] and rows.size and device_of(rows) == "cpu":
-        summed = _selector_product(n, _row_index(index, n), rows, source)
+        summed = _selector_product(n, _row_index(index, n), rows, source, weight)
         if summed is not None:
             return summed.reshape((n,) + rows.shape[1:])
-    return index_add_rows(xp_of(rows).zeros((n,) + rows.shape[1:], dtype=rows.dtype), index, rows, source)
+    zeros = xp_of(rows).zeros((n,) + rows.shape[1:], dtype=rows.dtype)
+    return index_add_rows(zeros, index, rows, source, weight)
+
+
+def _picked(rows: Any, source: Any, weight: Any) -> Any:
+    """``weight[i] * rows[source[i]]`` for every ``i``, as an array (defaults as in ``index_add_rows``)."""
+    values = rows if source is None else rows[source]
+    return values if weight is None else values * weight.reshape((-1,) + (1,) * (rows.ndim - 1))
 
 
 def _row_index(index: Any, n: int) -> Any:
@@ -160,8 +168,8 @@ def _row_index(index: Any, n: int) -> Any:
     return np.where(index < 0, index + n, index) if low < 0 else index
 
 
-def _selector_product(n: int, index: Any, rows: Any, source: Any) -> Any:
-    """``S @ rows`` (``(n, width)``) for the CSC 0/1 matrix ``S`` of ``index_add_rows``, or None when
+def _selector_product(n: int, index: Any, rows: Any, source: Any, weight: Any) -> Any:
+    """``S @ rows`` (``(n, width)``) for the CSC matrix ``S`` of ``index_add_rows``, or None when
     ``np.add.at`` is the faster kernel (few rows, a table much larger than the rows, 1-D rows)."""
     m = index.shape[0]
     if m < _SMALL_SCATTER or n > 4 * m or rows.ndim == 1:
@@ -175,9 +183,11 @@ def _selector_product(n: int, index: Any, rows: Any, source: Any) -> Any:
         if np.any(source[1:] < source[:-1]):  # CSC stores the entries of each column together
             order = np.argsort(source, kind="stable")
             index, source = index[order], source[order]
+            weight = None if weight is None else weight[order]
         starts = np.concatenate(([0], np.cumsum(np.bincount(source, minlength=r))))
     flat = rows.reshape(r, -1)
-    selector = sparse.csc_matrix((np.ones(m, dtype=flat.dtype), index, starts), shape=(n, r))
+    entries = np.ones(m, dtype=flat.dtype) if weight is None else weight.astype(flat.dtype, copy=False)
+    selector = sparse.csc_matrix((entries, index, starts), shape=(n, r))
     return selector @ flat
 
 

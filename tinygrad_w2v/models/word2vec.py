@@ -74,8 +74,7 @@ class Word2Vec(Module):
         (a noise word equal to the true word is skipped, as in word2vec.c)."""
         if reduction not in ("mean", "sum"):
             raise ValueError(f"word2vec: reduction must be 'mean' or 'sum', got {reduction!r}")
-        u = self.out_embed(words)  # u_o, u_k: (*S, 1+K, D)
-        scores = (u @ v.reshape(*v.shape, 1)).reshape(words.shape)  # u . v, a batched matrix product: (*S, 1+K)
+        scores = self.out_embed.dot(words, v)  # u_o . v and u_k . v, u_w the rows of out_embed: (*S, 1+K)
         keep = words != words[..., :1]  # noise words other than the true word, and the true word:
         keep[..., 0] = True
         terms = (scores * _sign(words.shape[-1] - 1, v.dtype, self.device)).log_sigmoid() * keep.astype(v.dtype)

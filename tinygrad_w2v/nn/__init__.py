@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from ..ops import chunk, gather
+from ..ops import chunk, gather, gather_dot
 from ..tensor import Tensor
 from . import functional  # noqa: F401  (``nn.functional``, as in PyTorch)
 
@@ -156,6 +156,16 @@ class Embedding(Module):
     def forward(self, ids: Any) -> Tensor:
         """``weight[ids]``; every id must be in ``[0, num_embeddings)`` (a negative id is an error, not a row
         counted from the end)."""
+        return gather(self.weight, self._ids(ids), axis=0)
+
+    def dot(self, ids: Any, v: Tensor) -> Tensor:
+        """``(self(ids) @ v[..., None])[..., 0]``, the dot product of each looked-up row with its batch
+        entry's vector: ``ids (*S, K)``, ``v (*S, embedding_dim)`` -> ``(*S, K)``, through ``gather_dot``, whose
+        backward never forms the ``(*S, K, embedding_dim)`` gradient of the rows."""
+        return gather_dot(self.weight, self._ids(ids), v)
+
+    def _ids(self, ids: Any) -> Any:
+        """``ids`` as an array, checked to lie in ``[0, num_embeddings)``."""
         given = ids._data if isinstance(ids, Tensor) else ids
         given = given if hasattr(given, "dtype") else np.asarray(given)
         V = self.weight.shape[0]
@@ -165,7 +175,7 @@ class Embedding(Module):
                 f"Embedding: index {int(bad)} is out of range for {V} embeddings (ids must be in [0, {V}), "
                 f"got shape {given.shape})"
             )
-        return gather(self.weight, given, axis=0)
+        return given
 
     def extra_repr(self) -> str:
         V, D = self.weight.shape

@@ -30,7 +30,7 @@ from .elementwise import (
     to_device,
     where,
 )
-from .index import gather, getitem, index_add, scatter_add
+from .index import gather, gather_dot, getitem, index_add, scatter_add
 from .linalg import matmul
 from .reduce import max, mean, min, std, sum, var
 from .shape import (
@@ -50,10 +50,10 @@ from .shape import (
 
 __all__ = [
     "abs", "add", "broadcast_to", "cast", "chunk", "clamp", "clip", "compare", "concatenate", "div", "exp", "flatten",
-    "gather", "getitem", "identity", "index_add", "log", "log_sigmoid", "log_softmax", "logsumexp", "matmul", "max",
-    "mean", "min", "mul", "neg", "pow", "relu", "reshape", "rpow", "scatter_add", "sigmoid", "softmax", "split",
-    "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh", "to", "to_device", "transpose", "unbind", "unsqueeze",
-    "var", "view", "where",
+    "gather", "gather_dot", "getitem", "identity", "index_add", "log", "log_sigmoid", "log_softmax", "logsumexp",
+    "matmul", "max", "mean", "min", "mul", "neg", "pow", "relu", "reshape", "rpow", "scatter_add", "sigmoid", "softmax",
+    "split", "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh", "to", "to_device", "transpose", "unbind",
+    "unsqueeze", "var", "view", "where",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Indexing ops: ``getitem``, ``gather`` (``np.take``) and ``scatter_add`` (``np.add.at``).
+"""Indexing ops: ``getitem``, ``gather`` (``np.take``), ``gather_dot`` (dot products with gathered rows) and
+``scatter_add`` (``np.add.at``).
 
 ``gather`` and ``scatter_add`` are each other's adjoints: the gradient of a gather is a scatter-add of
 the upstream gradient into zeros, and the gradient of a scatter-add with respect to ``src`` is a gather
@@ -101,6 +102,57 @@ def gather(x: Tensor, index: Any, axis: int = 0) -> Tensor:
                   {"axis": axis, "index_shape": idx.shape})
 
 
+def gather_dot(x: Tensor, index: Any, v: Any) -> Tensor:
+    """``(take(x, index, 0) @ v[..., None])[..., 0]``: the dot product of each row of ``x (n, D)`` that
+    ``index (*S, K)`` picks with the vector of its batch entry in ``v (*S, D)`` (batch axes broadcast);
+    shape ``(*S, K)``. The scores ``u_w . v`` of negative sampling, or the book's ``EmbeddingDot``.
+
+    The gradient for ``v`` is ``sum_k g[..., k] * x[index[..., k]]``; for ``x``, row ``index[s, k]`` gets
+    ``g[s, k] * v[s]``, summed in one weighted sparse product without forming the ``(*S, K, D)`` gradient
+    of the picked rows. A ``RowSparse`` when ``x`` is a sparse embedding weight (as ``gather``).
+    """
+    like = x if isinstance(x, Tensor) else v
+    x, v = lift(x, like), lift(v, like)
+    same_device("gather_dot", x, v)
+    if x.ndim != 2 or v.ndim < 1 or v.shape[-1] != x.shape[1]:
+        raise ValueError(f"gather_dot: x must be (n, D) and v (..., D), got {x.shape} and {v.shape}")
+    idx = _index_array("gather_dot", index, x, 0)
+    xp = backend.xp_of(x._data)
+    try:
+        batch = xp.broadcast_shapes(idx.shape[:-1], v.shape[:-1])
+    except ValueError as e:
+        raise ValueError(f"gather_dot: index of shape {idx.shape} and v of shape {v.shape} have batch shapes "
+                         f"that do not broadcast") from e
+    if idx.ndim == 0 or batch != idx.shape[:-1]:
+        raise ValueError(f"gather_dot: index must be (..., K) with batch shape {batch}, got {idx.shape}")
+    rows = xp.take(x._data, idx, axis=0)  # (*S, K, D), kept for the gradient of v
+    out = (rows @ v._data[..., None])[..., 0]
+    n, sparse = x.shape[0], x.sparse_grad and x.grad_fn is None
+
+    def vjp(g, out, x, v):
+        if isinstance(g, Tensor):  # recorded (create_graph): the same sums as differentiable ops
+            gv = (g.reshape(*g.shape[:-1], 1, g.shape[-1]) @ gather(x, idx, 0)).reshape(*g.shape[:-1], x.shape[1])
+            spread = g.reshape(*g.shape, 1) * v.reshape(*v.shape[:-1], 1, v.shape[-1])
+            return scatter_add(zeros(x.shape, g), idx, spread), gv
+        gv = (g[..., None, :] @ rows)[..., 0, :]
+        # row index[s, k] of x gets g[s, k] * v[s]: entry s * K + k of the flat index reads row s of v
+        per_batch = xp.broadcast_to(v, batch + v.shape[-1:]).reshape(-1, v.shape[-1])
+        source = xp.repeat(xp.arange(per_batch.shape[0]), idx.shape[-1])
+        flat, weight = idx.reshape(-1) % n, g.reshape(-1)
+        if not sparse:
+            return backend.index_sum_rows(n, flat, per_batch, source, weight), gv
+        picked, inverse = backend.unique_rows(flat, n)
+        values = backend.index_sum_rows(picked.shape[0], inverse, per_batch, source, weight)
+        return RowSparse(picked, values, (n, x.shape[1]), coalesced=True), gv
+
+    def jvp(ts, out, x, v):
+        tx, tv = ts  # d(u . v) = du . v + u . dv
+        return add_tangents(None if tx is None else _gather_dot(tx, idx, v),
+                            None if tv is None else _gather_dot(x, idx, tv))
+
+    return result("gather_dot", out, (x, v), vjp, jvp, {"index_shape": idx.shape})
+
+
 def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
     """A new tensor: ``x`` with ``src`` added at ``index`` along ``axis`` (repeats summed, ``np.add.at``).
 
@@ -142,6 +194,7 @@ def scatter_add(x: Any, index: Any, src: Any, axis: int = 0) -> Tensor:
     return result("scatter_add", out, (x, src), vjp, jvp, {"axis": axis, "index_shape": idx.shape})
 
 
+_gather_dot = either(gather_dot, lambda x, idx, v: (backend.xp_of(x).take(x, idx, axis=0) @ v[..., None])[..., 0])
 _take = either(lambda t, idx, axis: gather(t, idx, axis), lambda a, idx, axis: backend.xp_of(a).take(a, idx, axis=axis))
 
 
