@@ -225,18 +225,18 @@ def graph_nodes(root: Tensor) -> list[Node]:
 
 def nodes_before(roots: list[Node]) -> list[Node]:
     """``roots`` and every node they depend on, in execution order (iterative depth-first search)."""
-    seen: set[int] = set()
+    seen: set[Node] = set()
     nodes: list[Node] = []
     stack = list(roots)
     while stack:
         node = stack.pop()
-        if id(node) in seen:
+        if node in seen:
             continue
-        seen.add(id(node))
+        seen.add(node)
         nodes.append(node)
         for t in node.inputs:
-            if t.grad_fn is not None and id(t.grad_fn) not in seen:
-                stack.append(t.grad_fn)
+            if type(t) is Node and t not in seen:  # a parent node (the other inputs are leaves)
+                stack.append(t)
     nodes.sort(key=_seq)
     return nodes
 
@@ -347,8 +347,7 @@ def _leading_to(targets: dict[int, Any], roots: list[Node]) -> set[Node]:
     useful: set[Node] = set()
     for node in nodes_before(roots):  # inputs were made before (smaller numbers): one pass suffices
         for t in node.inputs:
-            parent = t.grad_fn
-            if (parent is None and id(t) in targets) or parent in useful or (parent is not None and parent in targets):
+            if (t in useful or t in targets) if type(t) is Node else id(t) in targets:
                 useful.add(node)
                 break
     return useful
@@ -438,7 +437,9 @@ def _replay(
             _deliver(node.retained, g, None)
         try:  # a rule that fails on an input released by an earlier backward gets a clear error
             if create_graph:
-                grads = vjp(g, _output_tensor(node, wrap), *[_as_tensor(t, wrap) for t in inputs])
+                # leaves as they are, parent nodes as their outputs: tensors on the graph
+                grads = vjp(g, _output_tensor(node, wrap), *[_output_tensor(t, wrap) if type(t) is Node else t
+                                                             for t in inputs])
             elif len(inputs) == 1:  # the arity cases spare building a list per node
                 grads = vjp(g, node._data, inputs[0]._data)
             elif len(inputs) == 2:
@@ -479,11 +480,6 @@ def _replay(
     if targets is None:
         return None
     return [wanted[id(t) if t.grad_fn is None else t.grad_fn] for t in targets]
-
-
-def _as_tensor(t: Node | Tensor, wrap: Callable[[Any], Tensor]) -> Tensor:
-    """An input of a node as a tensor on the graph: a leaf as it is, a parent node as its output."""
-    return _output_tensor(t, wrap) if type(t) is Node else t
 
 
 def _check_not_released(inputs: tuple[Node | Tensor, ...]) -> None:
