@@ -79,19 +79,33 @@ def push(
     ``jvp(tangents, out, *inputs)`` with one tangent (or None) per input. A tangent that the rule left in a
     broadcastable shape (``t_a`` of ``a + b`` with ``a`` smaller) gets ``out``'s shape (``broadcast``)."""
     active = _state.levels
-    if len(active) == 1:  # the fast path, on plain arrays, unless something must be recorded
-        level, record = active[0], _state.grad_enabled
-        tangents, values, found = [], [], False
-        for t in inputs:
-            tg = None if t._tangents is None else t._tangents.get(level)
-            if record and (t.requires_grad or tg is not None and tg.requires_grad):
-                break
-            found = found or tg is not None
-            tangents.append(None if tg is None else tg._data)
-            values.append(t._data)
+    if len(active) == 1:  # the fast path: the rule on plain arrays, unless something must be recorded
+        level = active[0]
+        if len(inputs) <= 2:  # (one or two inputs without a loop: this runs once per op)
+            a = inputs[0]
+            ta = None if a._tangents is None else a._tangents.get(level)
+            if len(inputs) == 1:
+                if ta is None:
+                    return
+                on_graph = a.requires_grad or ta.requires_grad
+                tangents, values = (ta._data,), (a._data,)
+            else:
+                b = inputs[1]
+                tb = None if b._tangents is None else b._tangents.get(level)
+                if ta is None and tb is None:
+                    return
+                on_graph = (a.requires_grad or b.requires_grad or (ta is not None and ta.requires_grad)
+                            or (tb is not None and tb.requires_grad))
+                tangents = (None if ta is None else ta._data, None if tb is None else tb._data)
+                values = (a._data, b._data)
         else:
-            if not found:
+            given = [None if t._tangents is None else t._tangents.get(level) for t in inputs]
+            if _all_none(given):
                 return
+            on_graph = any(t.requires_grad or tg is not None and tg.requires_grad for t, tg in zip(inputs, given))
+            tangents = tuple(None if tg is None else tg._data for tg in given)
+            values = tuple(t._data for t in inputs)
+        if not (on_graph and _state.grad_enabled):
             if jvp is None:
                 raise _no_rule(op)
             array = jvp(tangents, out._data, *values)

@@ -131,13 +131,9 @@ def either_seq(tensor_op: Callable, array_op: Callable) -> Callable:
     return call
 
 
-def add_tangents(*terms: Any) -> Any:
-    """The sum of the tangent terms that are not None (None if all are): a JVP rule's sum over inputs."""
-    total = None
-    for term in terms:
-        if term is not None:
-            total = term if total is None else total + term
-    return total
+def add_tangents(a: Any, b: Any) -> Any:
+    """The sum of two tangent terms that may be None (None if both are): a JVP rule's sum over two inputs."""
+    return b if a is None else a if b is None else a + b
 
 
 def normalize_axes(op: str, axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
