@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Tensor
-from .base import either, keepdims_shape, normalize_axes, result
+from .base import either, keepdims_shape, normalize_axes, pointwise, result
 from .elementwise import exp
 from .reduce import Axis, reduce_args
 
@@ -24,8 +24,10 @@ def sigmoid(a: Tensor) -> Tensor:
     xp = backend.xp_of(a._data)
     e = _exp_neg_abs(a._data)
     out = xp.where(a._data >= 0, 1, e) / (1 + e)
-    return result("sigmoid", out, (a,), lambda g, out, a: (g * (out * (1 - out)),),
-                  lambda ts, out, a: ts[0] * (out * (1 - out)))
+    return result("sigmoid", out, (a,), *_SIGMOID)
+
+
+_SIGMOID = pointwise(lambda out, a: out * (1 - out))  # d sigmoid(a) = sigmoid(a) (1 - sigmoid(a))
 
 
 def log_sigmoid(a: Tensor) -> Tensor:
@@ -34,10 +36,10 @@ def log_sigmoid(a: Tensor) -> Tensor:
     e = _exp_neg_abs(a._data)
     out = xp.minimum(a._data, 0) - xp.log1p(e)
 
-    def slope(a):  # sigmoid(-a), from the forward's e on arrays
+    def slope(out, a):  # sigmoid(-a), from the forward's e on arrays
         return sigmoid(-a) if isinstance(a, Tensor) else xp.where(a >= 0, e, 1) / (1 + e)
 
-    return result("log_sigmoid", out, (a,), lambda g, out, a: (g * slope(a),), lambda ts, out, a: ts[0] * slope(a))
+    return result("log_sigmoid", out, (a,), *pointwise(slope))
 
 
 def _shifted_exp(x, axes: tuple[int, ...]):

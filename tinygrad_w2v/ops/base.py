@@ -131,6 +131,28 @@ def either_seq(tensor_op: Callable, array_op: Callable) -> Callable:
     return call
 
 
+def pointwise(slope: Callable[[Any, Any], Any], quiet: bool = False) -> tuple[Callable, Callable]:
+    """The VJP and JVP rules of an elementwise op of one input from its derivative ``slope(out, a)``, written
+    once: the Jacobian is diagonal, so the VJP is ``g * slope`` and the JVP ``t * slope``. With ``quiet``,
+    NumPy does not warn where the slope is infinite or the product undefined (``log`` and ``sqrt`` at 0)."""
+
+    def vjp(g: Any, out: Any, a: Any) -> tuple[Any]:
+        return (g * slope(out, a),)
+
+    def jvp(ts: Any, out: Any, a: Any) -> Any:
+        return ts[0] * slope(out, a)
+
+    return (_quietly(vjp), _quietly(jvp)) if quiet else (vjp, jvp)
+
+
+def _quietly(rule: Callable) -> Callable:
+    def call(*args: Any) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a no-op for CuPy arrays
+            return rule(*args)
+
+    return call
+
+
 def add_tangents(a: Any, b: Any) -> Any:
     """The sum of two tangent terms that may be None (None if both are): a JVP rule's sum over two inputs."""
     return b if a is None else a if b is None else a + b

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .base import add_tangents, broadcast_error, either, floating, lift, result, same_device
+from .base import add_tangents, broadcast_error, either, floating, lift, pointwise, result, same_device
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -143,11 +143,11 @@ def pow(a: Tensor, exponent: float) -> Tensor:
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
     p = exponent
 
-    def slope(a):  # d(a^p)/da
+    def slope(out, a):  # d(a^p)/da
         return p * a ** (p - 1) if p != 0 else a * 0
 
     out = floating(a._data) ** p if isinstance(p, float) else a._data**p  # int ** float: float32, as in PyTorch
-    return result("pow", out, (a,), lambda g, out, a: (g * slope(a),), lambda ts, out, a: ts[0] * slope(a))
+    return result("pow", out, (a,), *pointwise(slope))
 
 
 def rpow(a: Tensor, base: Any) -> Tensor:
@@ -166,7 +166,10 @@ def rpow(a: Tensor, base: Any) -> Tensor:
 
 def exp(a: Tensor) -> Tensor:
     out = backend.xp_of(a._data).exp(a._data)
-    return result("exp", out, (a,), lambda g, out, a: (g * out,), lambda ts, out, a: ts[0] * out)
+    return result("exp", out, (a,), *_EXP)
+
+
+_EXP = pointwise(lambda out, a: out)  # d exp(a) = exp(a)
 
 
 def log(a: Tensor) -> Tensor:
@@ -174,29 +177,18 @@ def log(a: Tensor) -> Tensor:
     xp = backend.xp_of(a._data)
     with backend.quiet_floats(xp):
         out = xp.log(a._data)
+    return result("log", out, (a,), *_LOG)
 
-    def vjp(g, out, a):
-        with backend.quiet_floats(xp):
-            return (g / a,)
 
-    def jvp(ts, out, a):
-        with backend.quiet_floats(xp):
-            return ts[0] / a
-
-    return result("log", out, (a,), vjp, jvp)
+_LOG = pointwise(lambda out, a: 1 / a, quiet=True)  # d log(a) = 1 / a
 
 
 def tanh(a: Tensor) -> Tensor:
     out = backend.xp_of(a._data).tanh(a._data)
-    return result("tanh", out, (a,), _tanh_vjp, _tanh_jvp)
+    return result("tanh", out, (a,), *_TANH)
 
 
-def _tanh_vjp(g, out, a):
-    return (g * (1 - out * out),)
-
-
-def _tanh_jvp(ts, out, a):
-    return ts[0] * (1 - out * out)
+_TANH = pointwise(lambda out, a: 1 - out * out)  # d tanh(a) = 1 - tanh(a)^2
 
 
 def relu(a: Tensor) -> Tensor:
@@ -204,14 +196,14 @@ def relu(a: Tensor) -> Tensor:
     (also at NaN), as in PyTorch."""
     mask = ~(a._data <= 0)
     out = backend.xp_of(a._data).maximum(a._data, 0)
-    return result("relu", out, (a,), lambda g, out, a: (g * mask,), lambda ts, out, a: ts[0] * mask)
+    return result("relu", out, (a,), *pointwise(lambda out, a: mask))
 
 
 def abs(a: Tensor) -> Tensor:
     """``|a|``; the derivative is ``sign(a)``, 0 at 0 (PyTorch's)."""
     xp = backend.xp_of(a._data)
     sign = xp.sign(a._data)
-    return result("abs", xp.abs(a._data), (a,), lambda g, out, a: (g * sign,), lambda ts, out, a: ts[0] * sign)
+    return result("abs", xp.abs(a._data), (a,), *pointwise(lambda out, a: sign))
 
 
 def sqrt(a: Tensor) -> Tensor:
@@ -219,16 +211,10 @@ def sqrt(a: Tensor) -> Tensor:
     xp = backend.xp_of(a._data)
     with backend.quiet_floats(xp):
         out = xp.sqrt(floating(a._data))
+    return result("sqrt", out, (a,), *_SQRT)
 
-    def vjp(g, out, a):
-        with backend.quiet_floats(xp):
-            return (g / (2 * out),)
 
-    def jvp(ts, out, a):
-        with backend.quiet_floats(xp):
-            return ts[0] / (2 * out)
-
-    return result("sqrt", out, (a,), vjp, jvp)
+_SQRT = pointwise(lambda out, a: 0.5 / out, quiet=True)  # d sqrt(a) = 1 / (2 sqrt(a))
 
 
 def clamp(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
@@ -247,7 +233,7 @@ def clamp(a: Tensor, min: float | None = None, max: float | None = None) -> Tens
         out, inside = xp.maximum(out, min), x >= min
     if max is not None:
         out, inside = xp.minimum(out, max), (x <= max) if inside is None else inside & (x <= max)
-    return result("clamp", out, (a,), lambda g, out, a: (g * inside,), lambda ts, out, a: ts[0] * inside)
+    return result("clamp", out, (a,), *pointwise(lambda out, a: inside))
 
 
 clip = clamp  # PyTorch's alias (``torch.clip``)
