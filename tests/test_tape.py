@@ -221,11 +221,17 @@ def test_backward_releases_what_the_nodes_saved() -> None:
     # arrays the closures saved that no tensor holds (relu's mask, log_softmax's exp and sum, max's top, ...)
     arrays = [t._data for n in nodes for t in n.inputs] + [loss.data]  # a node stands for its output
     held = {id(a) for a in arrays} | {id(a.base) for a in arrays if a.base is not None}  # views keep bases
+
+    def closed_over(fn):  # the values a rule's closure holds, also through the functions it calls
+        for c in getattr(fn, "__closure__", None) or ():
+            yield c.cell_contents
+            yield from closed_over(c.cell_contents)
+
     saved = [
-        weakref.ref(c.cell_contents)
+        weakref.ref(v)
         for n in nodes
-        for c in (n.backward.__closure__ or ())
-        if isinstance(c.cell_contents, np.ndarray) and id(c.cell_contents) not in held
+        for v in closed_over(n.backward)
+        if isinstance(v, np.ndarray) and id(v) not in held
     ]
     assert len(saved) >= 3
     del held, arrays
