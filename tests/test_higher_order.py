@@ -273,3 +273,18 @@ def test_the_higher_order_demo_prints_checked_derivatives_a_converged_newton_run
     bad = subprocess.run([sys.executable, str(repo / "demos" / "higher_order.py"), "--order", "9"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--order" in bad.stderr
+
+
+def test_jvp_through_an_op_with_no_tensor_inputs() -> None:
+    class Arange(Function):  # a Function applied to a Python number only
+        @staticmethod
+        def forward(ctx, n):
+            return np.arange(float(n))
+
+        @staticmethod
+        def backward(ctx, g):
+            return (None,)
+
+    out, tangent = func.jvp(lambda x: x * Arange.apply(3), (Tensor(np.ones(3)),), (Tensor(np.ones(3)),))
+    np.testing.assert_allclose(out.numpy(), [0.0, 1.0, 2.0])
+    np.testing.assert_allclose(tangent.numpy(), [0.0, 1.0, 2.0])

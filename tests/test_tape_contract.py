@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_w2v import Tensor, from_numpy, gather, is_grad_enabled, no_grad, record
+from tinygrad_w2v import Tensor, from_numpy, gather, grad, is_grad_enabled, no_grad, record
 from tinygrad_w2v.nn import Embedding, Parameter
 from tinygrad_w2v.ops.base import result
 from tinygrad_w2v.optim import SGD
@@ -324,3 +324,49 @@ def test_tensor_and_tape_do_not_import_the_ops() -> None:
         source = (REPO / "tinygrad_w2v" / module).read_text()
         assert "import ops" not in source and "from .ops" not in source and "isort: off" not in source
     assert "isort: off" not in (REPO / "tinygrad_w2v" / "__init__.py").read_text()
+
+
+# ----- rebinding, reuse after a backward, recorded backwards ---------------------------------------------
+def test_grad_and_retain_grad_of_a_rebound_result_count_every_use() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2.0
+    a = (y * 3.0).sum()
+    y.data = y.data.copy()
+    y.retain_grad()
+    b = (y * 5.0).sum()
+    np.testing.assert_allclose(grad(a + b, y, retain_graph=True)[0].numpy(), [8.0, 8.0])  # as PyTorch
+    (a + b).backward()
+    np.testing.assert_allclose(y.grad, [8.0, 8.0])
+    np.testing.assert_allclose(x.grad, [16.0, 16.0])
+
+
+def test_a_result_made_before_a_backward_can_be_used_in_ops_recorded_after_it() -> None:
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    y = x * 2.0
+    early = (y * w).sum()  # recorded before the backward that releases y's node
+    y.sum().backward()
+    late = (y * w).sum()
+    np.testing.assert_allclose(grad(late, w)[0].numpy(), [2.0, 4.0])  # only w's path: as PyTorch
+    with pytest.raises(RuntimeError, match="second time.*'mul'.*retain_graph"):
+        (y * w).sum().backward()  # reaches y's released node
+    # an op recorded before the release read y through its node, whose arrays the release freed
+    with pytest.raises(RuntimeError, match="second time.*'mul'.*retain_graph"):
+        grad(early, w)
+
+
+def test_a_recorded_backward_without_retain_graph_can_be_differentiated() -> None:
+    # the double-backward trick: the gradient of a VJP with respect to its cotangent v is the Jacobian
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    v = Tensor(np.array([1.0, 1.0]), requires_grad=True)
+    (x.exp() * w).backward(v, create_graph=True, retain_graph=False)
+    np.testing.assert_allclose(grad(w.grad.sum(), v)[0].numpy(), np.exp([1.0, 2.0]))
+
+
+def test_in_place_change_of_an_output_an_op_differentiates_with_raises() -> None:
+    x = Tensor(np.array([0.5, -1.0]), requires_grad=True)
+    h = x.tanh()  # tanh's derivative reads its own output
+    h.data *= 3
+    with pytest.raises(RuntimeError, match=f"{MODIFIED} modified in place.*the output of op 'tanh'"):
+        h.sum().backward()

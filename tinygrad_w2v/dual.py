@@ -81,7 +81,7 @@ def push(
     active = _state.levels
     if len(active) == 1:  # the fast path: the rule on plain arrays, unless something must be recorded
         level = active[0]
-        if len(inputs) <= 2:  # (one or two inputs without a loop: this runs once per op)
+        if 0 < len(inputs) <= 2:  # (one or two inputs without a loop: this runs once per op)
             a = inputs[0]
             ta = None if a._tangents is None else a._tangents.get(level)
             if len(inputs) == 1:

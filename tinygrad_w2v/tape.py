@@ -79,6 +79,7 @@ class Node:
     out_name: str | None = None  # the name given to the output tensor
     retained: Tensor | None = None  # the output tensor, if it asked to retain_grad
     tangents: dict | None = None  # the output's forward-mode tangents (set by dual.push)
+    rebinding = False  # a pass-through node for a result whose .data was rebound (see rebound)
     _watch: tuple | None = None  # see Tensor.data
 
     def __init__(
@@ -115,6 +116,37 @@ class Node:
     def __repr__(self) -> str:
         ins = ", ".join(str(tuple(t.shape)) for t in self.inputs)
         return f"<Node #{self.seq} {self.op}({ins}) -> {tuple(self.out_shape)}>"
+
+
+def rebound(node: Node, array: Any) -> Node:
+    """The node of a result whose ``.data`` is rebound to ``array`` while ``node`` made it: a pass-through
+    node holding ``array``, so that ops recorded from now on see the new values while the ones recorded
+    before keep those they saw (in ``node``); the gradient of both reaches ``node``."""
+    new = Node("data", (node,), _pass_gradient, array)
+    new.rebinding, new.out_name = True, node.out_name
+    return new
+
+
+def _pass_gradient(g: Any, out: Any, a: Any) -> tuple[Any]:
+    return (g,)
+
+
+def made_by(t: Tensor) -> Node | None:
+    """The node that receives ``t``'s whole gradient: the op that made ``t``, behind the pass-through nodes
+    of rebinding its data (None for a leaf)."""
+    node = t.grad_fn
+    while node is not None and node.rebinding:
+        node = node.inputs[0]
+    return node
+
+
+def released_stand_in(node: Node, array: Any) -> Node:
+    """A released ``node`` standing for its output again with ``array``, the value that a tensor made
+    before the release still holds: an op recorded now can read it, and a backward that reaches it raises
+    as for ``node`` (its rule is gone)."""
+    stand_in = Node(node.op, node.inputs, None, array, node.attrs)
+    stand_in.out_name = node.out_name
+    return stand_in
 
 
 def is_grad_enabled() -> bool:
@@ -291,10 +323,11 @@ def _describe(node: Node, k: int, t: Tensor) -> str:
     return f"input {who} (shape {tuple(t.shape)}, dtype {t.dtype}) of op '{node.op}' #{node.seq}"
 
 
-def check_unchanged(node: Node, k: int, t: Tensor) -> None:
-    """Raise if input ``k`` of ``node`` no longer holds what the forward saw (see ``Tensor.data``): the
-    array handed out for the oldest exposure at or after the node's forward, and its values then. A node
-    recorded after the last exposure cannot be checked (nothing was handed out since its forward)."""
+def check_unchanged(node: Node, k: int | None, t: Node | Tensor) -> None:
+    """Raise if input ``k`` of ``node`` (its output for ``k=None``, with ``t = node``) no longer holds what
+    the forward saw (see ``Tensor.data``): the array handed out for the oldest exposure at or after the
+    node's forward, and its values then. A node recorded after the last exposure cannot be checked
+    (nothing was handed out since its forward)."""
     entry = next((e for e in t._watch if e[2] >= node.seq), None)
     if entry is None:
         return
@@ -302,10 +335,11 @@ def check_unchanged(node: Node, k: int, t: Tensor) -> None:
     if t._data is original and (snapshot is None or backend.xp_of(snapshot).array_equal(snapshot, original, True)):
         return
     how = "rebound (tensor.data = ...)" if t._data is not original else "modified in place"
+    which = f"the output of op '{node.op}' #{node.seq}" if k is None else _describe(node, k, t)
     raise RuntimeError(
         f"one of the variables needed for gradient computation has been {how} after the forward: "
-        f"{_describe(node, k, t)}. Change a tensor's data only after the backward (optimizers do), or "
-        f"compute the forward again"
+        f"{which}. Change a tensor's data only after the backward (optimizers do), or compute the "
+        f"forward again"
     )
 
 
@@ -395,7 +429,7 @@ def _replay(
     if targets is not None:
         wanted = {}
         for t in targets:
-            wanted[id(t) if t.grad_fn is None else t.grad_fn] = None
+            wanted[id(t) if t.grad_fn is None else made_by(t)] = None
         useful = _leading_to(wanted, [t.grad_fn for t, _ in roots if t.grad_fn is not None])
     pending: dict[Node, Any] = {}
     heap: list[tuple[int, Node]] = []
@@ -429,9 +463,9 @@ def _replay(
             )
         inputs = node.inputs
         if watching:
-            for t in inputs:
+            for t in (*inputs, node):  # the input arrays, and the output (which some rules read)
                 if t._watch is not None:
-                    check_unchanged(node, _position(inputs, t), t)
+                    check_unchanged(node, None if t is node else _position(inputs, t), t)
                     watched.append(t)
         if node.retained is not None:
             _deliver(node.retained, g, None)
@@ -473,13 +507,15 @@ def _replay(
             _check_not_released(inputs)
             raise
         if not retain_graph:
-            node.backward = node._data = node.tangents = None
+            node.backward = None
+            if not create_graph:  # (a recorded backward's ops read this node's output: it stays)
+                node._data = node.tangents = None
     if not retain_graph:
         for t in watched:
             t._watch = None
     if targets is None:
         return None
-    return [wanted[id(t) if t.grad_fn is None else t.grad_fn] for t in targets]
+    return [wanted[id(t) if t.grad_fn is None else made_by(t)] for t in targets]
 
 
 def _check_not_released(inputs: tuple[Node | Tensor, ...]) -> None:

@@ -109,7 +109,7 @@ class Tensor:
         recorded after see the new ones, and gradients still flow back through the op that made it."""
         node = self.grad_fn
         if node is not None:
-            self.grad_fn = tape.Node("data", (node,), _pass_gradient, array)
+            self.grad_fn = tape.rebound(node, array)
         else:
             self._watch_if_needed(rebinding=True)
         self._data = array
@@ -189,7 +189,7 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor during backward (leaves always keep theirs)."""
         if self.grad_fn is not None:
-            self.grad_fn.retained = self
+            tape.made_by(self).retained = self
 
     # ----- gradients --------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
@@ -275,10 +275,6 @@ class Tensor:
         return f"Tensor({body}, {', '.join(extras)})"
 
     __hash__ = object.__hash__
-
-
-def _pass_gradient(g: Any, out: Any, a: Any) -> tuple[Any]:
-    return (g,)
 
 
 def from_numpy(array: Any) -> Tensor:
