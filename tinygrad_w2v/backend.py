@@ -131,6 +131,11 @@ def index_add_rows(out: Any, index: Any, rows: Any, source: Any = None, weight: 
     if summed is not None:
         out.reshape(n, -1)[...] += summed
         return out
+    return _add_at(out, index, rows, source, weight)
+
+
+def _add_at(out: Any, index: Any, rows: Any, source: Any, weight: Any) -> Any:
+    """``index_add_rows`` on the CPU with ``np.add.at``, for a checked ``index`` (see ``_row_index``)."""
     values = _picked(rows, source, weight)
     if rows.ndim == 1 or not out.flags.c_contiguous:
         np.add.at(out, index, values)
@@ -145,12 +150,14 @@ def index_sum_rows(n: int, index: Any, rows: Any, source: Any = None, weight: An
     """A new ``(n, *rest)`` array whose row ``k`` is the sum of ``weight[i] * rows[source[i]]`` over every
     ``i`` with ``index[i] == k``: ``index_add_rows`` into zeros, without the zeros when the sparse-matrix
     product runs (its result is the array)."""
+    shape = (n,) + rows.shape[1:]
     if index.shape[0] and rows.size and device_of(rows) == "cpu":
-        summed = _selector_product(n, _row_index(index, n), rows, source, weight)
+        index = _row_index(index, n)
+        summed = _selector_product(n, index, rows, source, weight)
         if summed is not None:
-            return summed.reshape((n,) + rows.shape[1:])
-    zeros = xp_of(rows).zeros((n,) + rows.shape[1:], dtype=rows.dtype)
-    return index_add_rows(zeros, index, rows, source, weight)
+            return summed.reshape(shape)
+        return _add_at(np.zeros(shape, dtype=rows.dtype), index, rows, source, weight)
+    return index_add_rows(xp_of(rows).zeros(shape, dtype=rows.dtype), index, rows, source, weight)
 
 
 def _picked(rows: Any, source: Any, weight: Any) -> Any:

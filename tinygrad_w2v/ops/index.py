@@ -128,13 +128,16 @@ def gather_dot(x: Tensor, index: Any, v: Any) -> Tensor:
     rows = xp.take(x._data, idx, axis=0)  # (*S, K, D), kept for the gradient of v
     out = (rows @ v._data[..., None])[..., 0]
     n, sparse = x.shape[0], x.sparse_grad and x.grad_fn is None
+    need_x, need_v = x.requires_grad, v.requires_grad
 
     def vjp(g, out, x, v):
         if isinstance(g, Tensor):  # recorded (create_graph): the same sums as differentiable ops
             gv = (g.reshape(*g.shape[:-1], 1, g.shape[-1]) @ gather(x, idx, 0)).reshape(*g.shape[:-1], x.shape[1])
             spread = g.reshape(*g.shape, 1) * v.reshape(*v.shape[:-1], 1, v.shape[-1])
             return scatter_add(zeros(x.shape, g), idx, spread), gv
-        gv = (g[..., None, :] @ rows)[..., 0, :]
+        gv = (g[..., None, :] @ rows)[..., 0, :] if need_v else None
+        if not need_x:
+            return None, gv
         # row index[s, k] of x gets g[s, k] * v[s]: entry s * K + k of the flat index reads row s of v
         per_batch = xp.broadcast_to(v, batch + v.shape[-1:]).reshape(-1, v.shape[-1])
         source = xp.repeat(xp.arange(per_batch.shape[0]), idx.shape[-1])
