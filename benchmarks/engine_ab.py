@@ -6,7 +6,8 @@ has, so an older checkout runs it too). CPU time, best of ``--repeats``, one thr
   the graph, us/op;
 - ``cbow``: one CBOW step, 4096 examples x 10 context rows, 1 + 5 output rows, row-sparse gradients, ms;
 - ``lstm``: the book preset's LSTM language model trainer (embed 100, hidden 100, 10,000 words), 5
-  windows of 20 x 35 random ids, tokens/s.
+  windows of 20 x 35 random ids, tokens/s, and the user and system time and page faults per window
+  (Unix only).
 
     PYTHONPATH=path/to/checkout python benchmarks/engine_ab.py [--what chain,cbow,lstm] [--repeats 12]
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import _common  # noqa: F401  (first: one thread before NumPy loads)
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -87,7 +89,15 @@ def lstm(repeats: int) -> str:
         for x, t in zip(xs, ts):
             trainer.step(x, t)
 
-    return f"lstm: {5 * 700 / cpu_best(windows, repeats):,.0f} tokens/s"
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    best = cpu_best(windows, repeats)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    per_window = 5 * repeats  # user and system time split out: the allocator's page faults are system time
+    user, system = ((b - a) * 1e3 / per_window for a, b in ((before.ru_utime, after.ru_utime),
+                                                            (before.ru_stime, after.ru_stime)))
+    faults = (after.ru_minflt - before.ru_minflt) / per_window
+    return (f"lstm: {5 * 700 / best:,.0f} tokens/s (mean per window: user {user:.1f} ms, system {system:.1f} ms, "
+            f"{faults:,.0f} page faults)")
 
 
 def main() -> None:
