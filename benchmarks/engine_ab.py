@@ -4,12 +4,14 @@ has, so an older checkout runs it too). CPU time, best of ``--repeats``, one thr
 
 - ``chain``: 1000 links ``tanh(x * a + b)`` (3000 ops) on 16 float64 elements: forward, backward and freeing
   the graph, us/op;
+- ``plain``: the same chain's forward with nothing recorded, and in forward mode (``func.jvp``) where the
+  version has it, us/op;
 - ``cbow``: one CBOW step, 4096 examples x 10 context rows, 1 + 5 output rows, row-sparse gradients, ms;
 - ``lstm``: the book preset's LSTM language model trainer (embed 100, hidden 100, 10,000 words), 5
   windows of 20 x 35 random ids, tokens/s, and the user and system time and page faults per window
   (Unix only).
 
-    PYTHONPATH=path/to/checkout python benchmarks/engine_ab.py [--what chain,cbow,lstm] [--repeats 12]
+    PYTHONPATH=path/to/checkout python benchmarks/engine_ab.py [--what chain,plain,cbow,lstm] [--repeats 12]
 """
 
 from __future__ import annotations
@@ -57,6 +59,26 @@ def chain(repeats: int) -> str:
     return f"chain: forward {fwd:.2f} + backward {bwd:.2f} + free {free:.2f} = {fwd + bwd + free:.2f} us/op"
 
 
+def plain(repeats: int) -> str:
+    """The chain's forward with nothing recorded (no input requires grad), and, where the version has
+    ``func.jvp``, in forward mode: what forward mode costs beyond the plain forward."""
+    rng = np.random.default_rng(0)
+    x0, a0, b0 = (rng.standard_normal(16) * 0.5 for _ in range(3))
+    a, b = Tensor(a0), Tensor(b0)
+
+    def chain(x):
+        for _ in range(1000):
+            x = (x * a + b).tanh()
+        return x
+
+    line = f"plain forward: {cpu_best(lambda: chain(Tensor(x0)), repeats) * 1e6 / 3000:.2f} us/op"
+    func = getattr(tinygrad_w2v, "func", None)
+    if func is not None:
+        seconds = cpu_best(lambda: func.jvp(chain, (Tensor(x0),), (Tensor(np.ones(16)),)), repeats)
+        line += f", forward mode (func.jvp): {seconds * 1e6 / 3000:.2f} us/op"
+    return line
+
+
 def cbow(repeats: int) -> str:
     from tinygrad_w2v.nn import Embedding
 
@@ -102,11 +124,11 @@ def lstm(repeats: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", default="chain,cbow,lstm", help="comma-separated: chain, cbow, lstm")
+    parser.add_argument("--what", default="chain,plain,cbow,lstm", help="comma-separated: chain, plain, cbow, lstm")
     parser.add_argument("--repeats", type=int, default=12)
     args = parser.parse_args()
     print(f"tinygrad_w2v from {tinygrad_w2v.__file__}")
-    runs = {"chain": chain, "cbow": cbow, "lstm": lstm}
+    runs = {"chain": chain, "plain": plain, "cbow": cbow, "lstm": lstm}
     for name in args.what.split(","):
         if name not in runs:
             parser.error(f"--what: unknown {name!r}; choose from {', '.join(runs)}")
