@@ -620,3 +620,10 @@ def test_to_dtype_is_a_differentiable_cast(x32: np.ndarray, data: st.DataObject)
         y.backward(u)
         assert x.grad.dtype == np.float32
         np.testing.assert_array_equal(x.grad, u.astype(np.float32))
+
+
+def test_log_gradient_of_the_smallest_float32_inputs_is_finite() -> None:
+    x = Tensor(np.array([1e-39, 5e-40, 2.0], dtype=np.float32), requires_grad=True)
+    g = np.array([1e-3, 1e-3, 1.0], dtype=np.float32)
+    x.log().backward(g)
+    np.testing.assert_allclose(x.grad, g.astype(np.float64) / x.data.astype(np.float64), rtol=1e-5)  # g / x, as PyTorch

@@ -123,7 +123,7 @@ def rebound(node: Node, array: Any) -> Node:
     node holding ``array``, so that ops recorded from now on see the new values while the ones recorded
     before keep those they saw (in ``node``); the gradient of both reaches ``node``."""
     new = Node("data", (node,), _pass_gradient, array)
-    new.rebinding, new.out_name = True, node.out_name
+    new.rebinding = True
     return new
 
 
@@ -138,15 +138,6 @@ def made_by(t: Tensor) -> Node | None:
     while node is not None and node.rebinding:
         node = node.inputs[0]
     return node
-
-
-def released_stand_in(node: Node, array: Any) -> Node:
-    """A released ``node`` standing for its output again with ``array``, the value that a tensor made
-    before the release still holds: an op recorded now can read it, and a backward that reaches it raises
-    as for ``node`` (its rule is gone)."""
-    stand_in = Node(node.op, node.inputs, None, array, node.attrs)
-    stand_in.out_name = node.out_name
-    return stand_in
 
 
 def is_grad_enabled() -> bool:
@@ -323,11 +314,10 @@ def _describe(node: Node, k: int, t: Tensor) -> str:
     return f"input {who} (shape {tuple(t.shape)}, dtype {t.dtype}) of op '{node.op}' #{node.seq}"
 
 
-def check_unchanged(node: Node, k: int | None, t: Node | Tensor) -> None:
-    """Raise if input ``k`` of ``node`` (its output for ``k=None``, with ``t = node``) no longer holds what
-    the forward saw (see ``Tensor.data``): the array handed out for the oldest exposure at or after the
-    node's forward, and its values then. A node recorded after the last exposure cannot be checked
-    (nothing was handed out since its forward)."""
+def check_unchanged(node: Node, k: int, t: Node | Tensor) -> None:
+    """Raise if input ``k`` of ``node`` no longer holds what the forward saw (see ``Tensor.data``): the
+    array handed out for the oldest exposure at or after the node's forward, and its values then. A node
+    recorded after the last exposure cannot be checked (nothing was handed out since its forward)."""
     entry = next((e for e in t._watch if e[2] >= node.seq), None)
     if entry is None:
         return
@@ -335,18 +325,18 @@ def check_unchanged(node: Node, k: int | None, t: Node | Tensor) -> None:
     if t._data is original and (snapshot is None or backend.xp_of(snapshot).array_equal(snapshot, original, True)):
         return
     how = "rebound (tensor.data = ...)" if t._data is not original else "modified in place"
-    which = f"the output of op '{node.op}' #{node.seq}" if k is None else _describe(node, k, t)
     raise RuntimeError(
         f"one of the variables needed for gradient computation has been {how} after the forward: "
-        f"{which}. Change a tensor's data only after the backward (optimizers do), or compute the "
-        f"forward again"
+        f"{_describe(node, k, t)}. Change a tensor's data only after the backward (optimizers do), or "
+        f"compute the forward again"
     )
 
 
-def fit_gradient(node: Node, k: int, t: Tensor, g: Any) -> Any:
+def fit_gradient(node: Node, k: int, t: Node | Tensor, g: Any) -> Any:
     """``g`` summed over broadcast axes to ``t``'s shape and cast to its dtype; a gradient of any other
     shape, or on another device, is an error of the op that returned it."""
-    shape = t._data.shape
+    like = t if type(t) is Node and t._data is None else t._data  # a released node knows shape and dtype
+    shape = tuple(like.shape)
     if g.shape != shape:
         reduced = backend.unbroadcast(g, shape) if len(g.shape) >= len(shape) else g
         if reduced.shape != shape:
@@ -356,15 +346,15 @@ def fit_gradient(node: Node, k: int, t: Tensor, g: Any) -> Any:
             )
         g = reduced
     where = backend.device_of(getattr(g, "_data", getattr(g, "values", g)))  # a Tensor, a RowSparse or an array
-    if where != backend.device_of(t._data):
+    if like is not t and where != backend.device_of(like):
         raise RuntimeError(
             f"op '{node.op}' #{node.seq} returned a gradient on {where} for {_describe(node, k, t)}, "
-            f"which is on {backend.device_of(t._data)}"
+            f"which is on {backend.device_of(like)}"
         )
-    if g.dtype == t._data.dtype:
+    if g.dtype == like.dtype:
         return g
     # a gradient has its tensor's dtype (a recorded Tensor is cast by an op, so it stays differentiable)
-    return g.to(t._data.dtype) if hasattr(g, "grad_fn") else g.astype(t._data.dtype)
+    return g.to(like.dtype) if hasattr(g, "grad_fn") else g.astype(like.dtype)
 
 
 def _output_tensor(node: Node, wrap: Callable[[Any], Tensor]) -> Tensor:
@@ -456,6 +446,8 @@ def _replay(
         if hook is not None:
             hook(node, g)
         vjp = node.backward
+        if vjp is None and node.rebinding:  # (it saves nothing: it passes gradients on after a release too)
+            vjp = _pass_gradient
         if vjp is None:
             raise RuntimeError(
                 f"trying to backward through the graph a second time (op '{node.op}' #{node.seq}): "
@@ -463,9 +455,9 @@ def _replay(
             )
         inputs = node.inputs
         if watching:
-            for t in (*inputs, node):  # the input arrays, and the output (which some rules read)
+            for t in inputs:
                 if t._watch is not None:
-                    check_unchanged(node, None if t is node else _position(inputs, t), t)
+                    check_unchanged(node, _position(inputs, t), t)
                     watched.append(t)
         if node.retained is not None:
             _deliver(node.retained, g, None)
@@ -485,6 +477,8 @@ def _replay(
                     continue
                 if type(t) is Node:
                     parent, data, shape = t, t._data, t.out_shape  # (a node keeps its shape: no new tuple)
+                    if data is None:  # released: the gradient is a target's, or the replay raises there
+                        data = t
                 elif t.requires_grad:
                     parent, data = None, t._data
                     shape = data.shape

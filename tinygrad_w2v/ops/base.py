@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import backend
 from ..dual import push
-from ..tape import Node, _state, released_stand_in
+from ..tape import Node, _state
 from ..tensor import Tensor
 
 _new = object.__new__
@@ -77,10 +77,10 @@ def result(
                 if len(inputs) == 2:  # the common arities inlined: this runs once per recorded op
                     a, b = inputs
                     pa, pb = a.grad_fn, b.grad_fn
-                    if pa is not None and pa._data is None:  # released by a backward since a was made
-                        pa = released_stand_in(pa, a._data)
+                    if pa is not None and pa._data is None:  # released by a backward since a was made:
+                        pa._data = a._data  # it stands for a's value again (its rule stays gone)
                     if pb is not None and pb._data is None:
-                        pb = released_stand_in(pb, b._data)
+                        pb._data = b._data
                     node = out.grad_fn = Node(op, (pa or a, pb or b), vjp, data, attrs)
                     if pa is None or pb is None:
                         ref = _weak(node)
@@ -92,7 +92,7 @@ def result(
                     a = inputs[0]
                     pa = a.grad_fn
                     if pa is not None and pa._data is None:
-                        pa = released_stand_in(pa, a._data)
+                        pa._data = a._data
                     node = out.grad_fn = Node(op, (pa or a,), vjp, data, attrs)
                     if pa is None:
                         a._used_by = _weak(node)
@@ -110,12 +110,14 @@ def result(
 
 
 def _parent(t: Tensor) -> Node | Tensor:
-    """What a node records for input ``t``: the node that made it (standing in again if a backward released
-    it since), or the leaf itself."""
+    """What a node records for input ``t``: the node that made it (given ``t``'s value again if a backward
+    released it since), or the leaf itself."""
     p = t.grad_fn
     if p is None:
         return t
-    return p if p._data is not None else released_stand_in(p, t._data)
+    if p._data is None:
+        p._data = t._data
+    return p
 
 
 def zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:

@@ -177,10 +177,19 @@ def log(a: Tensor) -> Tensor:
     xp = backend.xp_of(a._data)
     with backend.quiet_floats(xp):
         out = xp.log(a._data)
-    return result("log", out, (a,), *_LOG)
+    return result("log", out, (a,), _log_vjp, _log_jvp)
 
 
-_LOG = pointwise(lambda out, a: 1 / a, quiet=True)  # d log(a) = 1 / a
+# d log(a) = 1 / a, applied as a division (not through pointwise's product with 1 / a, which overflows
+# for the smallest float32 inputs where g / a does not)
+def _log_vjp(g, out, a):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (g / a,)
+
+
+def _log_jvp(ts, out, a):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ts[0] / a
 
 
 def tanh(a: Tensor) -> Tensor:
