@@ -17,7 +17,7 @@ has, so an older checkout runs it too). CPU time, best of ``--repeats``, one thr
 from __future__ import annotations
 
 # isort: off
-import _common  # noqa: F401  (first: one thread before NumPy loads)
+from _common import best_of  # first: one thread before NumPy loads
 
 import argparse
 import resource
@@ -32,12 +32,7 @@ from tinygrad_w2v import Tensor
 
 
 def cpu_best(run, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        run()
-        best = min(best, time.process_time() - start)
-    return best
+    return best_of(run, repeats, time.process_time)
 
 
 def chain(repeats: int) -> str:
