@@ -364,6 +364,15 @@ def test_a_recorded_backward_without_retain_graph_can_be_differentiated() -> Non
     np.testing.assert_allclose(grad(w.grad.sum(), v)[0].numpy(), np.exp([1.0, 2.0]))
 
 
+@pytest.mark.parametrize("op", ["exp", "tanh", "sigmoid", "sqrt", "softmax", "logsumexp", "std", "max", "div"])
+def test_in_place_change_of_an_output_its_rule_reads_raises(op: str) -> None:
+    x = Tensor(np.array([0.5, 1.0, 2.0]), requires_grad=True)
+    y = x / Tensor(np.array([2.0, 4.0, 8.0]), requires_grad=True) if op == "div" else getattr(x, op)()
+    y.data *= 3  # each rule reads y: the gradient would use the changed values
+    with pytest.raises(RuntimeError, match=f"{MODIFIED} modified in place.*the output of op '{op}'"):
+        y.sum().backward()
+
+
 def test_in_place_change_of_an_output_no_rule_reads_is_fine() -> None:
     x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
     w = Tensor(np.array([4.0, 5.0, 6.0]), requires_grad=True)

@@ -314,10 +314,11 @@ def _describe(node: Node, k: int, t: Tensor) -> str:
     return f"input {who} (shape {tuple(t.shape)}, dtype {t.dtype}) of op '{node.op}' #{node.seq}"
 
 
-def check_unchanged(node: Node, k: int, t: Node | Tensor) -> None:
-    """Raise if input ``k`` of ``node`` no longer holds what the forward saw (see ``Tensor.data``): the
-    array handed out for the oldest exposure at or after the node's forward, and its values then. A node
-    recorded after the last exposure cannot be checked (nothing was handed out since its forward)."""
+def check_unchanged(node: Node, k: int | None, t: Node | Tensor) -> None:
+    """Raise if input ``k`` of ``node`` (its output for ``k=None``, with ``t = node``) no longer holds what
+    the forward saw (see ``Tensor.data``): the array handed out for the oldest exposure at or after the
+    node's forward, and its values then. A node recorded after the last exposure cannot be checked
+    (nothing was handed out since its forward)."""
     entry = next((e for e in t._watch if e[2] >= node.seq), None)
     if entry is None:
         return
@@ -325,10 +326,11 @@ def check_unchanged(node: Node, k: int, t: Node | Tensor) -> None:
     if t._data is original and (snapshot is None or backend.xp_of(snapshot).array_equal(snapshot, original, True)):
         return
     how = "rebound (tensor.data = ...)" if t._data is not original else "modified in place"
+    which = f"the output of op '{node.op}' #{node.seq}" if k is None else _describe(node, k, t)
     raise RuntimeError(
         f"one of the variables needed for gradient computation has been {how} after the forward: "
-        f"{_describe(node, k, t)}. Change a tensor's data only after the backward (optimizers do), or "
-        f"compute the forward again"
+        f"{which}. Change a tensor's data only after the backward (optimizers do), or compute the "
+        f"forward again"
     )
 
 
@@ -459,6 +461,9 @@ def _replay(
                 if t._watch is not None:
                     check_unchanged(node, _position(inputs, t), t)
                     watched.append(t)
+            if node._watch is not None and getattr(vjp, "reads_out", False):  # see ops.base.reading_out
+                check_unchanged(node, None, node)
+                watched.append(node)
         if node.retained is not None:
             _deliver(node.retained, g, None)
         try:  # a rule that fails on an input released by an earlier backward gets a clear error

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..tensor import Tensor
-from .base import either, keepdims_shape, normalize_axes, pointwise, result
+from .base import either, keepdims_shape, normalize_axes, pointwise, reading_out, result
 from .elementwise import exp
 from .reduce import Axis, reduce_args
 
@@ -27,7 +27,7 @@ def sigmoid(a: Tensor) -> Tensor:
     return result("sigmoid", out, (a,), *_SIGMOID)
 
 
-_SIGMOID = pointwise(lambda out, a: out * (1 - out))  # d sigmoid(a) = sigmoid(a) (1 - sigmoid(a))
+_SIGMOID = pointwise(lambda out, a: out * (1 - out), reads_out=True)  # d sigmoid = sigmoid (1 - sigmoid)
 
 
 def log_sigmoid(a: Tensor) -> Tensor:
@@ -74,8 +74,8 @@ def softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
     def rule(g, out, a):
         return out * (g - (g * out).sum(axis=axes, keepdims=True))
 
-    return result("softmax", e / s, (a,), lambda g, out, a: (rule(g, out, a),), lambda ts, out, a: rule(ts[0], out, a),
-                  _axis_attr(axes))
+    return result("softmax", e / s, (a,), reading_out(lambda g, out, a: (rule(g, out, a),)),
+                  lambda ts, out, a: rule(ts[0], out, a), _axis_attr(axes))
 
 
 def log_softmax(a: Tensor, axis: Axis = -1, *, dim: Axis = None) -> Tensor:
@@ -116,7 +116,7 @@ def logsumexp(
     def weights(out, a):  # softmax(a) over the reduced axes
         return _exp(a - out.reshape(kshape))
 
-    return result("logsumexp", out, (a,), lambda g, out, a: (g.reshape(kshape) * weights(out, a),),
+    return result("logsumexp", out, (a,), reading_out(lambda g, out, a: (g.reshape(kshape) * weights(out, a),)),
                   lambda ts, out, a: (ts[0] * weights(out, a)).sum(axis=axes, keepdims=keepdims), {"axis": axis})
 
 

@@ -148,10 +148,13 @@ def either_seq(tensor_op: Callable, array_op: Callable) -> Callable:
     return call
 
 
-def pointwise(slope: Callable[[Any, Any], Any], quiet: bool = False) -> tuple[Callable, Callable]:
+def pointwise(
+    slope: Callable[[Any, Any], Any], quiet: bool = False, reads_out: bool = False
+) -> tuple[Callable, Callable]:
     """The VJP and JVP rules of an elementwise op of one input from its derivative ``slope(out, a)``, written
     once: the Jacobian is diagonal, so the VJP is ``g * slope`` and the JVP ``t * slope``. With ``quiet``,
-    NumPy does not warn where the slope is infinite or the product undefined (``log`` and ``sqrt`` at 0)."""
+    NumPy does not warn where the slope is infinite or the product undefined (``sqrt`` at 0); say
+    ``reads_out`` when the slope reads the output (see ``reading_out``)."""
 
     def vjp(g: Any, out: Any, a: Any) -> tuple[Any]:
         return (g * slope(out, a),)
@@ -159,7 +162,15 @@ def pointwise(slope: Callable[[Any, Any], Any], quiet: bool = False) -> tuple[Ca
     def jvp(ts: Any, out: Any, a: Any) -> Any:
         return ts[0] * slope(out, a)
 
-    return (_quietly(vjp), _quietly(jvp)) if quiet else (vjp, jvp)
+    vjp, jvp = (_quietly(vjp), _quietly(jvp)) if quiet else (vjp, jvp)
+    return (reading_out(vjp) if reads_out else vjp), jvp
+
+
+def reading_out(vjp: Callable) -> Callable:
+    """Mark a VJP rule that reads its op's output (``tanh``'s ``1 - out^2``): the replay then also checks
+    that output for in-place changes made through ``Tensor.data`` after the forward, as it checks inputs."""
+    vjp.reads_out = True
+    return vjp
 
 
 def _quietly(rule: Callable) -> Callable:

@@ -9,7 +9,17 @@ import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
-from .base import add_tangents, broadcast_error, either, floating, lift, pointwise, result, same_device
+from .base import (
+    add_tangents,
+    broadcast_error,
+    either,
+    floating,
+    lift,
+    pointwise,
+    reading_out,
+    result,
+    same_device,
+)
 
 
 def _operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -118,6 +128,7 @@ def div(a: Any, b: Any) -> Tensor:
     return result("div", out, (a, b), _div_vjp if b.requires_grad else _div_vjp_a, _div_jvp)
 
 
+@reading_out
 def _div_vjp(g, out, a, b):
     ga = g / b
     return ga, -ga * out  # d(a/b)/db = -a/b^2 = -(a/b)/b
@@ -160,7 +171,7 @@ def rpow(a: Tensor, base: Any) -> Tensor:
         raise _failed("rpow", b, a) from e
     with backend.quiet_floats(xp):  # base 0 with exponent >= 0: gradient 0 as in PyTorch, not 0 * log 0
         log_base = xp.where((b._data == 0) & (a._data >= 0), 0, xp.log(b._data))
-    return result("rpow", out, (b, a), lambda g, out, b, a: (None, g * out * log_base),
+    return result("rpow", out, (b, a), reading_out(lambda g, out, b, a: (None, g * out * log_base)),
                   lambda ts, out, b, a: ts[1] * out * log_base)
 
 
@@ -169,7 +180,7 @@ def exp(a: Tensor) -> Tensor:
     return result("exp", out, (a,), *_EXP)
 
 
-_EXP = pointwise(lambda out, a: out)  # d exp(a) = exp(a)
+_EXP = pointwise(lambda out, a: out, reads_out=True)  # d exp(a) = exp(a)
 
 
 def log(a: Tensor) -> Tensor:
@@ -197,7 +208,7 @@ def tanh(a: Tensor) -> Tensor:
     return result("tanh", out, (a,), *_TANH)
 
 
-_TANH = pointwise(lambda out, a: 1 - out * out)  # d tanh(a) = 1 - tanh(a)^2
+_TANH = pointwise(lambda out, a: 1 - out * out, reads_out=True)  # d tanh(a) = 1 - tanh(a)^2
 
 
 def relu(a: Tensor) -> Tensor:
@@ -223,7 +234,7 @@ def sqrt(a: Tensor) -> Tensor:
     return result("sqrt", out, (a,), *_SQRT)
 
 
-_SQRT = pointwise(lambda out, a: 0.5 / out, quiet=True)  # d sqrt(a) = 1 / (2 sqrt(a))
+_SQRT = pointwise(lambda out, a: 0.5 / out, quiet=True, reads_out=True)  # d sqrt(a) = 1 / (2 sqrt(a))
 
 
 def clamp(a: Tensor, min: float | None = None, max: float | None = None) -> Tensor:

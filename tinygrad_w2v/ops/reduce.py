@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Tensor
 from .base import broadcast as _broadcast
-from .base import keepdims_shape, normalize_axes, result
+from .base import keepdims_shape, normalize_axes, reading_out, result
 from .elementwise import _cast, _select
 
 Axis = int | tuple[int, ...] | None
@@ -92,7 +92,8 @@ def _extreme(op: str, a: Tensor, axis: Axis, keepdims: bool) -> Tensor:
                 hit |= nan & xp.isnan(data)
         return (hit / hit.sum(axis=axes, keepdims=True)).astype(data.dtype, copy=False)
 
-    return result(op, out, (a,), lambda g, out, a: (g.reshape(kshape) * share(),),
+    # the rule reads the output: share() compares with top, whose memory out shares
+    return result(op, out, (a,), reading_out(lambda g, out, a: (g.reshape(kshape) * share(),)),
                   lambda ts, out, a: (ts[0] * share()).sum(axis=axes, keepdims=keepdims), _axis_attrs(axis, keepdims))
 
 
@@ -172,6 +173,7 @@ def std(
         zero = sk == 0
         return _select(zero, 0, inverse / _select(zero, 1, sk))
 
+    @reading_out
     def vjp(g, out, a):
         return (g.reshape(kshape) * slope(out) * centered(a),)
 
