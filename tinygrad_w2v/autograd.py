@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
-from .tape import enable_grad, replay
+from .tape import replay
 from .tensor import Tensor
 
 
@@ -42,9 +41,7 @@ def grad(
         if not isinstance(out, Tensor) or not out.requires_grad:
             raise RuntimeError(f"grad: output {k} does not require grad and has no grad_fn")
         roots.append((out, out._upstream(g, "grad")))
-    retain = create_graph if retain_graph is None else retain_graph
-    with enable_grad() if create_graph else nullcontext():
-        found = replay(roots, retain, create_graph, inputs, Tensor._wrap)
+    found = replay(roots, retain_graph, create_graph, inputs, Tensor._wrap)
     result: list[Tensor | None] = []
     for k, (t, g) in enumerate(zip(inputs, found)):
         if g is None and not allow_unused:

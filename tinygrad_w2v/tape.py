@@ -21,7 +21,7 @@ import gc
 import itertools
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -379,17 +379,27 @@ def _leading_to(targets: dict[int, Any], roots: list[Node]) -> set[Node]:
     return useful
 
 
-def replay(*args: Any, **kwargs: Any) -> list[Any] | None:
-    """``_replay`` with Python's cyclic garbage collector paused: the replay makes no reference cycles
-    (everything it frees goes by reference counting), and collections triggered by its many small objects
-    would otherwise scan the whole live graph again and again (about a tenth of a backward's time)."""
-    if not gc.isenabled():
-        return _replay(*args, **kwargs)
+def replay(
+    roots: list[tuple[Tensor, Any]],
+    retain_graph: bool | None,
+    create_graph: bool,
+    targets: list[Tensor] | None,
+    wrap: Callable[[Any], Tensor],
+) -> list[Any] | None:
+    """``_replay`` as ``Tensor.backward`` and ``grad`` run it: ``retain_graph`` defaults to ``create_graph``
+    (as in PyTorch), a recorded backward records even inside ``no_grad``, and Python's cyclic garbage
+    collector is paused: the replay makes no reference cycles (everything it frees goes by reference
+    counting), and collections triggered by its many small objects would otherwise scan the whole live
+    graph again and again (about a tenth of a backward's time)."""
+    retain = create_graph if retain_graph is None else retain_graph
+    paused = gc.isenabled()
     gc.disable()
     try:
-        return _replay(*args, **kwargs)
+        with enable_grad() if create_graph else nullcontext():
+            return _replay(roots, retain, create_graph, targets, wrap)
     finally:
-        gc.enable()
+        if paused:
+            gc.enable()
 
 
 def _replay(

@@ -9,7 +9,6 @@ themselves, attached to the class in one visible place, ``tinygrad_w2v/ops/__ini
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -206,10 +205,7 @@ class Tensor:
             raise RuntimeError(
                 f"backward: this tensor of shape {self.shape} does not require grad and has no grad_fn{why}"
             )
-        upstream = self._upstream(grad, "backward")
-        retain = create_graph if retain_graph is None else retain_graph
-        with tape.enable_grad() if create_graph else nullcontext():
-            tape.replay([(self, upstream)], retain, create_graph, None, Tensor._wrap)
+        tape.replay([(self, self._upstream(grad, "backward"))], retain_graph, create_graph, None, Tensor._wrap)
 
     def _upstream(self, grad: Any, who: str) -> Any:
         """The gradient fed to this tensor as an output: ones for one element, else ``grad`` checked and cast
