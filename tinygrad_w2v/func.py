@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from . import autograd, backend
 from .dual import dual_level, set_tangent, tangent
 from .ops import identity, reshape, stack
@@ -221,7 +219,7 @@ def jacfwd(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
 
 
 def _empty(out: Tensor, x: Tensor) -> Tensor:
-    return Tensor._wrap(np.zeros(out.shape + x.shape, dtype=x.dtype))
+    return zeros(out.shape + x.shape, x)
 
 
 def hessian(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
