@@ -290,6 +290,16 @@ def test_lm_time_based_checkpoints_resume_exactly(tmp_path, monkeypatch):
     assert resumed.history == straight.history
 
 
+def test_time_based_checkpoints_without_a_checkpoint_file_write_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    trainer = lm_trainer()
+    assert trainer.fit(1, checkpoint_every=0.0)  # (--no-checkpoint with the demo's default interval)
+    ids, counts = planted()
+    config = Word2VecConfig(dim=8, window=2, batch_size=32, epochs=1, sample=0, seed=0)
+    train_word2vec(ids, counts, config, checkpoint_every=0.0, show_progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ----- resuming: the same run, or a clear refusal ----------------------------------------------------------------
 def test_rnnlm_resume_refuses_changed_flags_and_extends_epochs(text, tmp_path):
     out = tmp_path / "out"

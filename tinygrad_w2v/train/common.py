@@ -17,6 +17,7 @@ import math
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,21 @@ def check_loss(value: float, epoch: int, step: int, checkpoint: Path | None) -> 
                 else "no checkpoint was written")
         raise FloatingPointError(f"training diverged: the loss is {value} at epoch {epoch + 1}, step {step + 1}; "
                                  f"{kept}; try a lower learning rate or gradient clipping")
+
+
+class Every:
+    """A timer for periodic work in a training loop: ``due()`` once ``seconds`` have passed since the last
+    ``reset()`` (never for ``seconds=None``)."""
+
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.reset()
+
+    def reset(self) -> None:
+        self.last = time.monotonic()
+
+    def due(self) -> bool:
+        return self.seconds is not None and time.monotonic() - self.last >= self.seconds
 
 
 def perplexity(mean_loss: float) -> float:

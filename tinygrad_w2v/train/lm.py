@@ -37,6 +37,7 @@ from ..models.rnnlm import RNNLM, detach_state, lm_loss
 from ..tape import no_grad
 from ..tensor import Tensor
 from .common import (
+    Every,
     check_loss,
     fingerprint,
     graceful_interrupt,
@@ -151,7 +152,8 @@ class LMTrainer:
         steps_left = math.inf if max_steps is None else max_steps
         done = min(self.epoch * n + self.step_in_epoch, epochs * n)
         bar = progress(epochs * n, "training", unit="window", initial=done)
-        shown = saved = time.perf_counter()
+        showing = Every(0.5)  # the bar's perplexity and speed
+        saving = Every(checkpoint_every if checkpoint is not None else None)
         with graceful_interrupt() as interrupt, bar:
             while self.epoch < epochs and steps_left > 0 and not interrupt.requested:
                 bar.set_description(f"epoch {self.epoch + 1}/{epochs}")
@@ -166,22 +168,22 @@ class LMTrainer:
                     self.step_in_epoch += 1
                     steps_left -= 1
                     bar.update()
-                    if start - shown > 0.5:
-                        shown = start
+                    if showing.due():
+                        showing.reset()
                         ppl = perplexity(self.epoch_loss / self.step_in_epoch)
                         bar.set_postfix(perplexity=f"{ppl:.2f}", tokens_per_s=f"{self.throughput():.0f}")
                     if interrupt.requested or steps_left <= 0:
                         break
-                    if checkpoint_every is not None and start - saved >= checkpoint_every and self.step_in_epoch < n:
+                    if saving.due() and self.step_in_epoch < n:
                         self.save(checkpoint)
-                        saved = time.perf_counter()
+                        saving.reset()
                 if self.step_in_epoch == n:
                     self._end_epoch()
                     if on_epoch is not None:
                         on_epoch(self)
                 if checkpoint is not None and (self.step_in_epoch == 0 or interrupt.requested):
                     self.save(checkpoint)
-                    saved = time.perf_counter()
+                    saving.reset()
         return not interrupt.requested
 
     def _end_epoch(self) -> None:

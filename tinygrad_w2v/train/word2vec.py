@@ -40,6 +40,7 @@ from ..models import CBOW, SkipGram, Word2Vec
 from ..optim import SGD, Adam, LinearLR, clip_grad_norm
 from ..tape import no_grad
 from .common import (
+    Every,
     check_loss,
     fingerprint,
     graceful_interrupt,
@@ -367,13 +368,14 @@ def train_word2vec(
             schedule.step()
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{total / max(1, n):.3f}", words_s=f"{run.words_per_sec:,.0f}")
+            if showing.due():
+                showing.reset()
+                bar.set_postfix(epoch=epoch + 1, loss=f"{total / max(1, n):.3f}", words_s=f"{run.words_per_sec:,.0f}")
 
     def work(worker: int, report, should_stop, lr=None) -> tuple[int, int] | None:
         """Train this worker's slice of the epoch (all of it with one worker); returns where it stopped
         when ``should_stop()`` turned true, else None. ``lr``: a shared value to take the rate from. With
         one worker, a checkpoint is also written every ``checkpoint_every`` seconds."""
-        nonlocal saved_at
         for position, step, batch in epoch_batches(ids, bounds, counts, config, epoch, start, worker, resume):
             sampler.rng = np.random.default_rng((config.seed, epoch, position, step))
             if lr is not None:
@@ -382,9 +384,9 @@ def train_word2vec(
                                lambda value, step=step: check_loss(value, epoch, step, checkpoint)))
             if should_stop():
                 return position, step + 1
-            if lr is None and checkpoint_every is not None and time.monotonic() - saved_at >= checkpoint_every:
+            if lr is None and saving.due():
                 save(epoch, position, step + 1)
-                saved_at = time.monotonic()
+                saving.reset()
         return None
 
     if config.workers > 1:  # the tables (and Adam's moments) go to memory the worker processes share
@@ -392,7 +394,8 @@ def train_word2vec(
             p.data = shared_copy(p.data)
         if isinstance(opt, Adam):
             opt.m, opt.v = [shared_copy(m) for m in opt.m], [shared_copy(v) for v in opt.v]
-    saved_at = time.monotonic()
+    showing = Every(0.5)  # the bar's loss and speed
+    saving = Every(checkpoint_every if checkpoint is not None else None)
     with graceful_interrupt() as interrupt, contextlib.closing(bar) if bar is not None else contextlib.nullcontext():
         while epoch < config.epochs and not run.interrupted:
             tic = time.perf_counter()
@@ -417,7 +420,7 @@ def train_word2vec(
                 partial.update(steps=0, epoch_sum=0.0, epoch_n=0)
                 epoch, start = epoch + 1, (0, 0)
                 save(epoch, 0, 0)
-                saved_at = time.monotonic()
+                saving.reset()
                 run.interrupted = interrupt.requested
         if bar is not None and not run.interrupted:  # the estimate of the subsampled epochs' length was off a bit
             bar.total = bar.n
