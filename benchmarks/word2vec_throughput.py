@@ -27,7 +27,7 @@ import numpy as np
 from tinygrad_w2v import cli
 from tinygrad_w2v.data import SEP, UnigramSampler, Vocab, resolve_data_dir
 from tinygrad_w2v.data.corpus_file import build_vocab, chunk_bounds, encode_file
-from tinygrad_w2v.train.word2vec import Word2VecConfig, batch_loss, epoch_batches, train_word2vec
+from tinygrad_w2v.train.word2vec import Word2VecConfig, batch_loss, epoch_batches, noise_rng, train_word2vec
 
 # isort: on
 
@@ -100,7 +100,7 @@ def pytorch(torch, ids, counts, config: Word2VecConfig) -> float:
     words = 0
     bounds = chunk_bounds(ids, config.chunk)
     for position, s, (contexts, targets, mask) in epoch_batches(ids, bounds, counts, config, 0):
-        sampler.rng = np.random.default_rng((config.seed, 0, position, s))
+        sampler.rng = noise_rng(config, 0, position, s)
         step(batch_loss(loss, config, sampler, contexts, targets, mask)[0])
         words += len(targets)
     return words / (time.perf_counter() - tic)

@@ -113,19 +113,16 @@ def _check_finite(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
         raise ValueError(f"checkpoint {path}: '{name}' holds NaN or infinite values; refusing to use it")
 
 
-def check_same_run(
-    path: str | os.PathLike, saved: dict[str, Any], now: dict[str, Any], may_grow: tuple[str, ...] = ("epochs",)
-) -> None:
+def check_same_run(path: str | os.PathLike, saved: dict[str, Any], now: dict[str, Any]) -> None:
     """Raise ``ValueError`` naming every field where the config ``saved`` in the checkpoint ``path`` and the
-    config ``now`` differ (both values), except the ``may_grow`` fields when they grow (``epochs``: a
-    finished run may be extended)."""
+    config ``now`` differ (both values), except ``epochs`` when it grows (a finished run may be extended)."""
     if not isinstance(saved, dict):
         raise ValueError(f"load_checkpoint: {path} has no config of its run")
     now = json.loads(json.dumps(now))  # tuples become lists, as in the saved JSON
     differ = []
     for key in list(saved) + [k for k in now if k not in saved]:
         old, new = saved.get(key, "(absent)"), now.get(key, "(absent)")
-        grows = key in may_grow and isinstance(old, int) and isinstance(new, int) and new > old
+        grows = key == "epochs" and isinstance(old, int) and isinstance(new, int) and new > old
         if old != new and not grows:
             differ.append(f"{key} {old} in the checkpoint, {new} now")
     if differ:

@@ -188,15 +188,22 @@ def summed_loss(value: float, n: int, config: Word2VecConfig) -> float:
     return value * (1 if config.optimizer == "sgd" else n)
 
 
+def noise_rng(config: Word2VecConfig, epoch: int, position: int, step: int) -> np.random.Generator:
+    """The generator of a training step's noise words: fixed by the seed and the step's place in the run,
+    so a resumed run (and a peer replaying the same batches) draws the same words."""
+    return np.random.default_rng((config.seed, epoch, position, step))
+
+
 class HeldOut:
     """The negative-sampling loss on held-out text, comparable from epoch to epoch: its windows (no
     subsampling; dynamic radii drawn once) and their noise words are the same at every evaluation. At
     most ``limit`` ids are used."""
 
-    def __init__(self, ids, counts: np.ndarray, config: Word2VecConfig, limit: int = 200_000):
+    def __init__(self, ids, sampler: UnigramSampler, config: Word2VecConfig, limit: int = 200_000):
+        """``sampler``: the training's (each evaluation batch sets its generator, as each training step does)."""
         rng = np.random.default_rng((config.seed, 1 << 30))
         self.windows = sentence_windows(np.asarray(ids[:limit]), config.window, rng if config.dynamic_window else None)
-        self.sampler, self.config = UnigramSampler(counts), config
+        self.sampler, self.config = sampler, config
 
     @no_grad()
     def __call__(self, model: Word2Vec) -> float:
@@ -327,7 +334,8 @@ def train_word2vec(
     steps_per_epoch = max(1, math.ceil(expected_examples(ids, counts, config.sample) / config.batch_size))
     schedule = LinearLR(opt, 1.0, 1e-4, config.epochs * steps_per_epoch) if config.optimizer == "sgd" else None
     run = Word2VecRun(model)
-    heldout = HeldOut(valid, counts, config) if valid is not None and len(valid) else None
+    sampler = UnigramSampler(counts)
+    heldout = HeldOut(valid, sampler, config) if valid is not None and len(valid) else None
     epoch, start = 0, (0, 0)
     # steps done in this epoch, the summed example losses and example counts of this epoch and of this
     # log window so far
@@ -352,7 +360,6 @@ def train_word2vec(
 
     bar = progress(config.epochs * steps_per_epoch, f"word2vec {config.model}", "batch",
                    initial=epoch * steps_per_epoch + partial["steps"]) if show_progress else None
-    sampler = UnigramSampler(counts)
 
     def record(total: float, n: int, words: int) -> None:
         """The bookkeeping of one step (of any worker)."""
@@ -377,7 +384,7 @@ def train_word2vec(
         when ``should_stop()`` turned true, else None. ``lr``: a shared value to take the rate from. With
         one worker, a checkpoint is also written every ``checkpoint_every`` seconds."""
         for position, step, batch in epoch_batches(ids, bounds, counts, config, epoch, start, worker, resume):
-            sampler.rng = np.random.default_rng((config.seed, epoch, position, step))
+            sampler.rng = noise_rng(config, epoch, position, step)
             if lr is not None:
                 opt.lr = lr.value
             report(*train_step(model, opt, sampler, config, batch,
