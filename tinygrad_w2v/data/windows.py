@@ -15,14 +15,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 SEP = -1  # ends a sentence in an id array: no window crosses it
 
 
-def _check(ids: np.ndarray, window: int) -> np.ndarray:
+def _check(op: str, ids: np.ndarray, window: int) -> np.ndarray:
+    """``ids`` as a 1-D integer array, and a window of at least 1 (clear errors naming ``op`` otherwise)."""
     ids = np.asarray(ids)
     if ids.ndim != 1 or ids.dtype.kind not in "iu":
-        raise ValueError(f"context_target: ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
+        raise ValueError(f"{op}: ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
     if window < 1:
-        raise ValueError(f"context_target: window must be at least 1, got {window}")
-    if len(ids) < 2 * window + 1:
-        raise ValueError(f"context_target: {len(ids)} ids are too few for a window of {window} on each side")
+        raise ValueError(f"{op}: window must be at least 1, got {window}")
     return ids
 
 
@@ -30,7 +29,9 @@ def context_target(ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray
     """``contexts (N, 2*window)`` and ``targets (N,)``, N = len(ids) - 2*window: the target is
     ``ids[i]`` for ``window <= i < len - window`` and its context is the ``window`` ids on its left, then
     the ``window`` ids on its right."""
-    ids = _check(ids, window)
+    ids = _check("context_target", ids, window)
+    if len(ids) < 2 * window + 1:
+        raise ValueError(f"context_target: {len(ids)} ids are too few for a window of {window} on each side")
     rows = sliding_window_view(ids, 2 * window + 1)
     contexts = np.concatenate([rows[:, :window], rows[:, window + 1 :]], axis=1)
     return contexts.astype(np.int32), rows[:, window].astype(np.int32)
@@ -45,11 +46,7 @@ def sentence_windows(
     ``ids``), and, given ``rng`` (word2vec's dynamic window), within a radius ``b`` drawn uniformly from
     ``1..window`` per word. Masked-out contexts hold id 0. A word alone in its sentence (or alone
     within its radius) is no example, as in word2vec.c."""
-    ids = np.asarray(ids)
-    if ids.ndim != 1 or ids.dtype.kind not in "iu":
-        raise ValueError(f"sentence_windows: ids must be a 1-D integer array, got {ids.dtype} of shape {ids.shape}")
-    if window < 1:
-        raise ValueError(f"sentence_windows: window must be at least 1, got {window}")
+    ids = _check("sentence_windows", ids, window)
     at = np.arange(len(ids), dtype=np.int32)
     sep = ids == SEP
     start = np.maximum.accumulate(np.where(sep, at, -1))  # the last SEP at or before each position ...
