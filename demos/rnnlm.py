@@ -65,10 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", choices=["book", "torch"], default="book", help="weight initialisation")
     p.add_argument("--out", type=cli.writable_dir, default=Path("out/rnnlm"),
                    help="folder for the checkpoint and the plot")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz if it exists")
-    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint of an earlier run in OUT")
-    p.add_argument("--checkpoint-every", type=cli.number(0, low_open=True), default=10.0, metavar="MINUTES",
-                   help="also write a checkpoint every MINUTES of training (default: 10)")
+    cli.add_checkpoint_flags(p, "OUT/checkpoint.npz")
     p.add_argument("--no-checkpoint", action="store_true", help="do not write checkpoints")
     p.add_argument("--no-plot", action="store_true", help="do not write the perplexity plot")
     args = p.parse_args(argv)
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         tqdm.write(line)
 
     finished = trainer.fit(args.epochs, checkpoint=checkpoint, on_epoch=report,
-                           checkpoint_every=60 * args.checkpoint_every)
+                           checkpoint_every=args.checkpoint_every)
     if checkpoint is not None and checkpoint.exists():
         print(f"checkpoint: {checkpoint}")
     if not finished:

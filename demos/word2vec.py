@@ -71,10 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", type=cli.device, default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=cli.writable_dir, default=Path("out/word2vec"),
                    help="folder for the checkpoint, the plot and the ids")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/word2vec_<model>.npz if it exists")
-    p.add_argument("--overwrite", action="store_true", help="replace the checkpoint of an earlier run in OUT")
-    p.add_argument("--checkpoint-every", type=cli.number(0, low_open=True), default=10.0, metavar="MINUTES",
-                   help="also write a checkpoint every MINUTES of training (default: 10)")
+    cli.add_checkpoint_flags(p, "OUT/word2vec_<model>.npz")
     p.add_argument("--analogies", type=cli.existing_file, default=None,
                    help="word2vec's questions-words.txt (default: eval/ beside the PTB folder, if there)")
     p.add_argument("--similarity", type=cli.existing_file, default=None,
@@ -136,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                             device=args.device)
     run = train_word2vec(ids, vocab.counts, config, checkpoint=checkpoint, resume=resume,
                          plot=args.out / f"word2vec_{args.model}_loss.png", valid=valid,
-                         checkpoint_every=60 * args.checkpoint_every,
+                         checkpoint_every=args.checkpoint_every,
                          on_resume=lambda epoch, step: print(f"resumed from {checkpoint} at epoch {epoch + 1}, "
                                                              f"step {step + 1}"))
     if run.interrupted:

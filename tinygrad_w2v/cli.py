@@ -147,3 +147,12 @@ def names(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
 
     return parse
 
+
+def add_checkpoint_flags(parser: argparse.ArgumentParser, checkpoint: str) -> None:
+    """The demos' checkpoint flags: ``--resume``, ``--overwrite`` and ``--checkpoint-every MINUTES``, parsed
+    into seconds (``checkpoint``: where the file is, for the help text)."""
+    parser.add_argument("--resume", action="store_true", help=f"continue from {checkpoint} if it exists")
+    parser.add_argument("--overwrite", action="store_true", help="replace the checkpoint of an earlier run in OUT")
+    minutes = number(0, low_open=True)
+    parser.add_argument("--checkpoint-every", type=lambda text: 60 * minutes(text), default=600.0, metavar="MINUTES",
+                        help="also write a checkpoint every MINUTES of training (default: 10)")
